@@ -20,7 +20,8 @@ impl MediaType {
     /// OCI image index.
     pub const OCI_INDEX: &'static str = "application/vnd.oci.image.index.v1+json";
     /// Docker image manifest, schema 2.
-    pub const DOCKER_MANIFEST: &'static str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_MANIFEST: &'static str =
+        "application/vnd.docker.distribution.manifest.v2+json";
     /// Docker manifest list.
     pub const DOCKER_MANIFEST_LIST: &'static str =
         "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -110,9 +111,9 @@ pub fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifes
         .as_object()
         .ok_or_else(|| invalid("manifest must be a JSON object"))?;
 
-    let header_type = content_type.map(essence).filter(|t| {
-        !t.is_empty() && *t != "application/json" && *t != "application/octet-stream"
-    });
+    let header_type = content_type
+        .map(essence)
+        .filter(|t| !t.is_empty() && *t != "application/json" && *t != "application/octet-stream");
     let body_type = match obj.get("mediaType") {
         None => None,
         Some(Value::String(s)) => Some(s.as_str()),
@@ -262,11 +263,7 @@ mod tests {
             ],
             "subject": {"mediaType": MediaType::OCI_MANIFEST, "digest": d(4), "size": 10}
         });
-        let info = parse_manifest(
-            Some(MediaType::OCI_MANIFEST),
-            m.to_string().as_bytes(),
-        )
-        .unwrap();
+        let info = parse_manifest(Some(MediaType::OCI_MANIFEST), m.to_string().as_bytes()).unwrap();
         assert_eq!(info.kind, ManifestKind::Image);
         assert_eq!(info.blobs.len(), 2);
         assert_eq!(info.subject.unwrap().to_string(), d(4));

@@ -1,1 +1,27 @@
-//! Storage.
+//! berth's storage layer.
+//!
+//! * [`blobs::FsBlobStore`]: content-addressed blob bytes on a filesystem,
+//!   written through upload files and committed with fsync + rename.
+//! * [`meta::MetaStore`]: repositories, blob links, manifests, tags, referrers
+//!   and upload sessions in SQL (SQLite embedded by default).
+//! * [`registry::Registry`]: the operations the HTTP layer calls, combining
+//!   the two so that every commit is atomic and every blob read is scoped to
+//!   a repository.
+
+pub mod blobs;
+pub mod error;
+pub mod meta;
+pub mod registry;
+pub mod stream;
+
+pub use error::StoreError;
+pub use registry::{BlobRead, PutManifestOutcome, Registry, StoredManifest, UploadStatus};
+pub use stream::ByteStream;
+
+/// Milliseconds since the unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,1 +1,35 @@
-fn main() {}
+//! `berth`: a self-hosted OCI container registry.
+
+mod config;
+mod logging;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// berth — an OCI container registry whose logins explain themselves.
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the registry server.
+    Serve(config::ServeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! What a `/v2` request needs (the distribution spec's implied access) and
+//! the gate that decides whether the caller has it.
+//!
+//! Handlers never look at credentials: the dispatcher computes the
+//! [`RequiredAccess`] of the request, asks the [`AccessGate`], and only then
+//! calls the handler.
+
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+use berth_core::route::V2Route;
+use futures::future::BoxFuture;
+
+/// An action on a repository, as in the Docker token scope grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoAction {
+    /// Read content.
+    Pull,
+    /// Write content.
+    Push,
+    /// Delete content.
+    Delete,
+}
+
+impl RepoAction {
+    /// The scope grammar's name for the action.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepoAction::Pull => "pull",
+            RepoAction::Push => "push",
+            RepoAction::Delete => "delete",
+        }
+    }
+}
+
+/// One repository and the actions needed on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoAccess {
+    /// Repository name (validated).
+    pub repository: String,
+    /// Needed actions.
+    pub actions: Vec<RepoAction>,
+}
+
+/// Everything a request needs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequiredAccess {
+    /// Repository access (the target, plus the mount source when mounting).
+    pub repositories: Vec<RepoAccess>,
+    /// `registry:catalog:*`.
+    pub catalog: bool,
+}
+
+/// The access the distribution spec implies for `method` on `route`
+/// (GET/HEAD → pull; POST/PUT/PATCH → pull+push; DELETE → delete; catalog →
+/// `registry:catalog:*`; a mount also needs pull on `from`).
+pub fn required_access(
+    method: &Method,
+    route: &V2Route<'_>,
+    mount_from: Option<&str>,
+) -> RequiredAccess {
+    let mut req = RequiredAccess::default();
+    match route {
+        V2Route::Base => {}
+        V2Route::Catalog => req.catalog = true,
+        _ => {
+            if let Some(name) = route.repository() {
+                let actions = match *method {
+                    Method::GET | Method::HEAD => vec![RepoAction::Pull],
+                    Method::DELETE => vec![RepoAction::Delete],
+                    _ => vec![RepoAction::Pull, RepoAction::Push],
+                };
+                req.repositories.push(RepoAccess {
+                    repository: name.to_string(),
+                    actions,
+                });
+                if let (V2Route::UploadStart { .. }, Some(from)) = (route, mount_from) {
+                    if from != name {
+                        req.repositories.push(RepoAccess {
+                            repository: from.to_string(),
+                            actions: vec![RepoAction::Pull],
+                        });
+                    }
+                }
+            }
+        }
+    }
+    req
+}
+
+/// Decides whether a request may proceed. The identity-and-access layer
+/// implements it; [`OpenGate`] lets everything through.
+pub trait AccessGate: Send + Sync + 'static {
+    /// `Ok(())` to proceed, or the refusal response to send.
+    fn check<'a>(
+        &'a self,
+        method: &'a Method,
+        headers: &'a HeaderMap,
+        required: &'a RequiredAccess,
+    ) -> BoxFuture<'a, Result<(), Response>>;
+}
+
+/// A gate that allows every request (no authentication configured).
+pub struct OpenGate;
+
+impl AccessGate for OpenGate {
+    fn check<'a>(
+        &'a self,
+        _method: &'a Method,
+        _headers: &'a HeaderMap,
+        _required: &'a RequiredAccess,
+    ) -> BoxFuture<'a, Result<(), Response>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_implied_access() {
+        let r = V2Route::Manifest {
+            name: "a/b",
+            reference: "x",
+        };
+        assert_eq!(
+            required_access(&Method::GET, &r, None).repositories[0].actions,
+            vec![RepoAction::Pull]
+        );
+        assert_eq!(
+            required_access(&Method::PUT, &r, None).repositories[0].actions,
+            vec![RepoAction::Pull, RepoAction::Push]
+        );
+        assert_eq!(
+            required_access(&Method::DELETE, &r, None).repositories[0].actions,
+            vec![RepoAction::Delete]
+        );
+        let mount = required_access(
+            &Method::POST,
+            &V2Route::UploadStart { name: "a" },
+            Some("b"),
+        );
+        assert_eq!(mount.repositories.len(), 2);
+        assert_eq!(mount.repositories[1].repository, "b");
+        assert!(required_access(&Method::GET, &V2Route::Catalog, None).catalog);
+    }
+}

@@ -1,0 +1,43 @@
+//! Errors of storage operations.
+
+use berth_core::{ErrorCode, OciError};
+
+/// A storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A failure the client caused or can act on, with its spec code.
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    /// A chunk did not start at the upload's current offset; `size` is the
+    /// acknowledged length so the client can resume.
+    #[error("upload chunk does not start at the current offset {size}")]
+    UploadRange {
+        /// Bytes acknowledged so far.
+        size: u64,
+    },
+    /// The request body ended early or failed; nothing from it was kept.
+    #[error("request body failed: {0}")]
+    Body(std::io::Error),
+    /// Storage backend failure (IO, database).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl StoreError {
+    /// Shorthand for an [`OciError`] with a message.
+    pub fn oci(code: ErrorCode, message: impl Into<String>) -> Self {
+        StoreError::Oci(OciError::with_message(code, message))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Internal(anyhow::Error::new(e).context("metadata store"))
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Internal(anyhow::Error::new(e).context("blob store"))
+    }
+}

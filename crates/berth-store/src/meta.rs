@@ -1,0 +1,553 @@
+//! The metadata store: repositories, blob links, manifests, tags and upload
+//! sessions in SQL.
+//!
+//! Queries use `$N` placeholders and portable SQL (`ON CONFLICT`,
+//! `RETURNING`) through sqlx's `Any` driver so that the PostgreSQL backend
+//! can share them. SQLite runs in WAL mode with `synchronous=FULL`; writes go
+//! through a single connection so that transactions never fail on a busy
+//! database within one process, reads through a small pool.
+
+use std::path::Path;
+
+use berth_core::{Descriptor, Digest, ManifestInfo};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::error::StoreError;
+use crate::now_ms;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// A manifest row as stored.
+#[derive(Debug, Clone)]
+pub struct ManifestRow {
+    /// Digest of the content.
+    pub digest: String,
+    /// Media type sent back as `Content-Type`.
+    pub media_type: String,
+    /// The exact bytes that were pushed.
+    pub content: Vec<u8>,
+}
+
+/// An upload session row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRow {
+    /// Session id.
+    pub id: String,
+    /// Repository the session belongs to.
+    pub repository: String,
+    /// Acknowledged length.
+    pub size: u64,
+    /// Last change, unix ms.
+    pub updated_at: i64,
+}
+
+/// Connection pools to the metadata database.
+#[derive(Debug, Clone)]
+pub struct MetaStore {
+    read: AnyPool,
+    write: AnyPool,
+}
+
+impl MetaStore {
+    /// Open (creating and migrating) the embedded SQLite database at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let write = AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(sqlite_pragmas)
+            .connect(&url)
+            .await?;
+        SQLITE_MIGRATIONS
+            .run(&write)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating {}: {e}", path.display()))?;
+        let read = AnyPoolOptions::new()
+            .max_connections(8)
+            .min_connections(2)
+            .after_connect(sqlite_pragmas)
+            .connect(&url)
+            .await?;
+        Ok(MetaStore { read, write })
+    }
+
+    /// Close all connections.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    // ---- repositories -------------------------------------------------
+
+    /// Id of an existing repository.
+    pub async fn repository_id(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.get::<i64, _>(0)))
+    }
+
+    /// Repository names after `last`, at most `n`.
+    pub async fn list_repositories(
+        &self,
+        last: Option<&str>,
+        n: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
+                .bind(last.unwrap_or(""))
+                .bind(n)
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    // ---- blobs ---------------------------------------------------------
+
+    /// Size of a blob if it is linked to the repository.
+    pub async fn linked_blob_size(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<u64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT b.size FROM repository_blobs l \
+             JOIN repositories r ON r.id = l.repository_id \
+             JOIN blobs b ON b.digest = l.digest \
+             WHERE r.name = $1 AND l.digest = $2",
+        )
+        .bind(repository)
+        .bind(digest.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| r.get::<i64, _>(0) as u64))
+    }
+
+    /// Record a committed blob and link it to `repository` (created if new).
+    pub async fn commit_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        finished_upload: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+            .bind(digest.to_string())
+            .bind(size as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let repo_id = ensure_repository(&mut tx, repository, now).await?;
+        link(&mut tx, repo_id, digest, now).await?;
+        if let Some(id) = finished_upload {
+            sqlx::query("DELETE FROM uploads WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Link a blob already linked to `from` into `repository`. Returns
+    /// whether `from` had it.
+    pub async fn mount_blob(
+        &self,
+        repository: &str,
+        from: &str,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let present = sqlx::query(
+            "SELECT 1 FROM repository_blobs l JOIN repositories r ON r.id = l.repository_id \
+             WHERE r.name = $1 AND l.digest = $2",
+        )
+        .bind(from)
+        .bind(digest.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if !present {
+            return Ok(false);
+        }
+        let repo_id = ensure_repository(&mut tx, repository, now).await?;
+        link(&mut tx, repo_id, digest, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Remove a blob's link from a repository. Returns whether it was linked.
+    pub async fn unlink_blob(&self, repository: &str, digest: &Digest) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "DELETE FROM repository_blobs WHERE digest = $1 AND repository_id = \
+             (SELECT id FROM repositories WHERE name = $2)",
+        )
+        .bind(digest.to_string())
+        .bind(repository)
+        .execute(&self.write)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    // ---- manifests -----------------------------------------------------
+
+    /// A manifest by digest.
+    pub async fn manifest_by_digest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT m.digest, m.media_type, m.content FROM manifests m \
+             JOIN repositories r ON r.id = m.repository_id \
+             WHERE r.name = $1 AND m.digest = $2",
+        )
+        .bind(repository)
+        .bind(digest.to_string())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(manifest_row))
+    }
+
+    /// A manifest by tag.
+    pub async fn manifest_by_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<ManifestRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT m.digest, m.media_type, m.content FROM tags t \
+             JOIN repositories r ON r.id = t.repository_id \
+             JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest \
+             WHERE r.name = $1 AND t.name = $2",
+        )
+        .bind(repository)
+        .bind(tag)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(manifest_row))
+    }
+
+    /// Store a validated manifest (and optionally tag it) atomically.
+    /// Fails with the first missing blob or child manifest, writing nothing.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        info: &ManifestInfo,
+        content: &[u8],
+        tag: Option<&str>,
+    ) -> Result<(), PutManifestError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        let repo_id = ensure_repository(&mut tx, repository, now).await?;
+        for blob in &info.blobs {
+            let found = sqlx::query(
+                "SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
+            )
+            .bind(repo_id)
+            .bind(blob.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if found.is_none() {
+                return Err(PutManifestError::MissingBlob(blob.clone()));
+            }
+        }
+        for child in &info.manifests {
+            let found =
+                sqlx::query("SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2")
+                    .bind(repo_id)
+                    .bind(child.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if found.is_none() {
+                return Err(PutManifestError::MissingManifest(child.clone()));
+            }
+        }
+        let annotations = info
+            .annotations
+            .as_ref()
+            .map(|a| serde_json::Value::Object(a.clone()).to_string());
+        sqlx::query(
+            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, \
+             annotations, size, content, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repo_id)
+        .bind(digest.to_string())
+        .bind(info.media_type.clone())
+        .bind(info.artifact_type.clone())
+        .bind(info.subject.as_ref().map(|s| s.to_string()))
+        .bind(annotations)
+        .bind(content.len() as i64)
+        .bind(content.to_vec())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(tag) = tag {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(repo_id)
+            .bind(tag)
+            .bind(digest.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Delete a manifest and every tag pointing at it. Returns whether it existed.
+    pub async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let Some(repo_id) = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+            .bind(repository)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.get::<i64, _>(0))
+        else {
+            return Ok(false);
+        };
+        let res = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND digest = $2")
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Remove a tag. Returns whether it existed.
+    pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "DELETE FROM tags WHERE name = $1 AND repository_id = \
+             (SELECT id FROM repositories WHERE name = $2)",
+        )
+        .bind(tag)
+        .bind(repository)
+        .execute(&self.write)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Tags after `last`, at most `n`, in lexical order.
+    pub async fn list_tags(
+        &self,
+        repo_id: i64,
+        last: Option<&str>,
+        n: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+        )
+        .bind(repo_id)
+        .bind(last.unwrap_or(""))
+        .bind(n)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    /// Manifests in `repository` whose subject is `subject`.
+    pub async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m \
+             JOIN repositories r ON r.id = m.repository_id \
+             WHERE r.name = $1 AND m.subject = $2 AND ($3 IS NULL OR m.artifact_type = $3) \
+             ORDER BY m.created_at, m.digest",
+        )
+        .bind(repository)
+        .bind(subject.to_string())
+        .bind(artifact_type.map(str::to_string))
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let digest: String = r.get(0);
+            let digest = digest
+                .parse::<Digest>()
+                .map_err(|e| anyhow::anyhow!("stored digest {digest} is invalid: {e}"))?;
+            let annotations: Option<String> = r.get(4);
+            out.push(Descriptor {
+                media_type: r.get(1),
+                digest,
+                size: r.get(2),
+                artifact_type: r.get(3),
+                annotations: annotations
+                    .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
+                    .and_then(|v| v.as_object().cloned()),
+            });
+        }
+        Ok(out)
+    }
+
+    // ---- upload sessions ----------------------------------------------
+
+    /// Create an upload session.
+    pub async fn create_upload(&self, id: &str, repository: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO uploads (id, repository, size, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)",
+        )
+        .bind(id)
+        .bind(repository)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// An upload session.
+    pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, StoreError> {
+        let row = sqlx::query("SELECT id, repository, size, updated_at FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(row.map(|r| UploadRow {
+            id: r.get(0),
+            repository: r.get(1),
+            size: r.get::<i64, _>(2) as u64,
+            updated_at: r.get(3),
+        }))
+    }
+
+    /// Move a session's acknowledged size from `from` to `to`; false if
+    /// another writer moved it first.
+    pub async fn advance_upload(&self, id: &str, from: u64, to: u64) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "UPDATE uploads SET size = $1, updated_at = $2 WHERE id = $3 AND size = $4",
+        )
+        .bind(to as i64)
+        .bind(now_ms())
+        .bind(id)
+        .bind(from as i64)
+        .execute(&self.write)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Delete a session. Returns whether it existed.
+    pub async fn delete_upload(&self, id: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Ids of all sessions and of those idle since before `idle_before_ms`.
+    pub async fn upload_ids(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT id, updated_at FROM uploads")
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+            .collect())
+    }
+}
+
+/// Why a manifest could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum PutManifestError {
+    /// A referenced blob is not linked to the repository.
+    #[error("blob {0} is not in the repository")]
+    MissingBlob(Digest),
+    /// A child manifest of an index is not in the repository.
+    #[error("manifest {0} is not in the repository")]
+    MissingManifest(Digest),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for PutManifestError {
+    fn from(e: sqlx::Error) -> Self {
+        PutManifestError::Store(e.into())
+    }
+}
+
+fn sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        for p in [
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = FULL",
+            "PRAGMA busy_timeout = 10000",
+            "PRAGMA foreign_keys = ON",
+        ] {
+            sqlx::query(p).execute(&mut *conn).await?;
+        }
+        Ok(())
+    })
+}
+
+fn manifest_row(r: AnyRow) -> ManifestRow {
+    ManifestRow {
+        digest: r.get(0),
+        media_type: r.get(1),
+        content: r.get(2),
+    }
+}
+
+async fn ensure_repository(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let row = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+        .bind(name)
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.get::<i64, _>(0))
+}
+
+async fn link(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    repo_id: i64,
+    digest: &Digest,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (repository_id, digest) DO NOTHING",
+    )
+    .bind(repo_id)
+    .bind(digest.to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

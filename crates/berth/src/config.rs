@@ -1,0 +1,192 @@
+//! `berth serve` configuration: flags and environment variables first, then
+//! an optional `berth.toml`, then defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./berth-data";
+/// Config file read from the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "berth.toml";
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `berth serve`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long, env = "BERTH_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory holding blobs and the metadata database [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file [default: ./berth.toml when it exists].
+    #[arg(long, env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format [default: text].
+    #[arg(long, value_enum, env = "BERTH_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// TLS certificate chain (PEM); serve HTTPS with --tls-key.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Generate (or reuse) a self-signed development certificate for this
+    /// hostname under <data-dir>/tls and serve HTTPS with it.
+    #[arg(long, env = "BERTH_TLS_SELF_SIGNED", value_name = "HOSTNAME", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: Option<String>,
+}
+
+/// The `berth.toml` file (every key optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Log format.
+    pub log_format: Option<LogFormat>,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: FileTls,
+}
+
+/// `[tls]` in `berth.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTls {
+    /// Certificate chain (PEM).
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM).
+    pub key: Option<PathBuf>,
+    /// Hostname for a generated self-signed certificate.
+    pub self_signed: Option<String>,
+}
+
+/// How TLS is configured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TlsSetting {
+    /// Plain HTTP.
+    Off,
+    /// Certificate and key files.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// Generated self-signed certificate for a hostname.
+    SelfSigned(String),
+}
+
+/// The resolved configuration of `berth serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// TLS.
+    pub tls: TlsSetting,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// Merge flags/env with the config file and defaults.
+    pub fn resolve(self) -> anyhow::Result<ServeConfig> {
+        let (file, config_file) = match &self.config {
+            Some(path) => (read_file(path)?, Some(path.clone())),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => (
+                read_file(Path::new(DEFAULT_CONFIG_FILE))?,
+                Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
+            ),
+            None => (FileConfig::default(), None),
+        };
+        let listen = match self.listen.or(file.listen) {
+            Some(a) => a,
+            None => DEFAULT_LISTEN.parse().context("default listen address")?,
+        };
+        let tls = if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            TlsSetting::Files { cert, key }
+        } else if let Some(host) = self.tls_self_signed {
+            TlsSetting::SelfSigned(host)
+        } else if let (Some(cert), Some(key)) = (file.tls.cert, file.tls.key) {
+            TlsSetting::Files { cert, key }
+        } else if let Some(host) = file.tls.self_signed {
+            TlsSetting::SelfSigned(host)
+        } else {
+            TlsSetting::Off
+        };
+        Ok(ServeConfig {
+            listen,
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            tls,
+            config_file,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/tmp/x\"\n[tls]\nself_signed = \"reg.local\"\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            data_dir: Some(PathBuf::from("/tmp/y")),
+            ..Default::default()
+        };
+        let c = args.resolve().expect("resolve");
+        assert_eq!(c.listen.port(), 6000);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/y"));
+        assert_eq!(c.tls, TlsSetting::SelfSigned("reg.local".into()));
+        assert_eq!(c.log_format, LogFormat::Text);
+
+        std::fs::write(&path, "bogus = 1\n").expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(args.resolve().is_err(), "unknown keys are refused");
+    }
+}
