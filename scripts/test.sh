@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs berth's whole test suite on a fresh Debian 12 machine: installs the
+# real clients the interop tests drive, checks formatting and lints, then
+# runs every test (unit, HTTP integration, interop, crash) with nextest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need_apt=()
+command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> installing ${need_apt[*]} (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # The Debian package starts its own registry service on :5000; berth's
+  # tests start their own servers, so stop it if it is running.
+  as_root systemctl stop docker-registry >/dev/null 2>&1 || true
+fi
+if ! python3 -c 'import oras' >/dev/null 2>&1; then
+  echo "==> installing oras (pip)"
+  python3 -m pip install -q oras
+fi
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> tests"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
