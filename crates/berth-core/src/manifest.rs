@@ -160,8 +160,7 @@ pub fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifes
 
     let mut blobs = Vec::new();
     let mut manifests = Vec::new();
-    let artifact_type;
-    match kind {
+    let artifact_type = match kind {
         ManifestKind::Image => {
             let config = obj
                 .get("config")
@@ -179,7 +178,7 @@ pub fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifes
                     blobs.push(d.digest);
                 }
             }
-            artifact_type = artifact_type_field.or(Some(config.media_type));
+            artifact_type_field.or(Some(config.media_type))
         }
         ManifestKind::Index => {
             let list = match obj.get("manifests") {
@@ -189,9 +188,9 @@ pub fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifes
             for (i, m) in list.iter().enumerate() {
                 manifests.push(descriptor(m, &format!("manifests[{i}]"))?.digest);
             }
-            artifact_type = artifact_type_field;
+            artifact_type_field
         }
-    }
+    };
     Ok(ManifestInfo {
         media_type,
         kind,

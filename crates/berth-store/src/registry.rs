@@ -285,13 +285,27 @@ impl Registry {
                 return Err(StoreError::UploadRange { size });
             }
         }
-        let hasher = match guard.take() {
-            Some(s) if s.offset == size => s.hasher,
-            _ => hash_prefix(self.blobs.upload_path(id), size, Algorithm::Sha256.hasher()).await?,
-        };
-        let mut hasher = hasher;
         let path = self.blobs.upload_path(id);
-        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+        let file = match std::fs::OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // The bytes are gone (a crash between commit steps, or a
+                // purge): the session cannot continue.
+                drop(guard);
+                return Err(self.lost_upload(id).await);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if file.metadata()?.len() < size {
+            // Fewer bytes on disk than acknowledged (lost in a power
+            // failure): the session cannot be trusted any more.
+            drop(guard);
+            return Err(self.lost_upload(id).await);
+        }
+        let mut hasher = match guard.take() {
+            Some(s) if s.offset == size => s.hasher,
+            _ => hash_prefix(path.clone(), size, Algorithm::Sha256.hasher()).await?,
+        };
         // Drop any unacknowledged tail left by an interrupted request.
         file.set_len(size)?;
         let mut file = file;
@@ -368,6 +382,17 @@ impl Registry {
         self.discard_upload(id).await
     }
 
+    /// Drop a session whose bytes are gone and say so.
+    async fn lost_upload(&self, id: &str) -> StoreError {
+        if let Err(e) = self.discard_upload(id).await {
+            return e;
+        }
+        oci(
+            ErrorCode::BlobUploadUnknown,
+            format!("upload {id} lost its data; start a new upload"),
+        )
+    }
+
     async fn discard_upload(&self, id: &str) -> Result<(), StoreError> {
         self.meta.delete_upload(id).await?;
         self.sessions.remove(id);
@@ -384,7 +409,8 @@ impl Registry {
         let now = crate::now_ms();
         let mut removed = 0;
         for (id, updated) in &sessions {
-            if now - updated > UPLOAD_IDLE_EXPIRY_MS {
+            let missing = tokio::fs::metadata(self.blobs.upload_path(id)).await.is_err();
+            if now - updated > UPLOAD_IDLE_EXPIRY_MS || missing {
                 self.discard_upload(id).await?;
                 removed += 1;
             }

@@ -1,0 +1,446 @@
+//! Reason codes: why a login failed ([`AuthFailure`]) or why an action was
+//! refused ([`DenyReason`]).
+//!
+//! Every variant has a stable snake_case [`code`](AuthFailure::code) for the
+//! audit log (never rename one; add new ones) and the OCI error code the
+//! client sees. `Display` is the precise, operator-facing text recorded in
+//! the audit log; [`AuthFailure::client_message`] is the text a client may
+//! see, and never tells an unknown identity apart from a wrong secret.
+
+use serde::Serialize;
+
+use crate::scope::Action;
+use crate::scope_map::ScopeMapAction;
+
+/// Why authentication failed: *who* could not be established.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum AuthFailure {
+    /// No credentials were presented where they are needed.
+    #[error("no credentials presented")]
+    MissingCredentials,
+    /// The credentials could not be read (bad Basic header, empty username…).
+    #[error("credentials are malformed: {detail}")]
+    MalformedCredentials {
+        /// What was wrong.
+        detail: String,
+    },
+    /// No identity has this username / app id / token name.
+    #[error("no identity named {username:?}")]
+    UnknownIdentity {
+        /// The username presented.
+        username: String,
+    },
+    /// The identity exists but the secret does not match any of its secrets.
+    #[error("secret does not match any secret of {identity}")]
+    BadSecret {
+        /// The identity whose secrets were tried.
+        identity: String,
+    },
+    /// The secret matched, but that secret has expired.
+    #[error("secret {credential} of {identity} expired at {expired_at}")]
+    ExpiredSecret {
+        /// The identity.
+        identity: String,
+        /// Which of its secrets (e.g. `password1`, a secret id).
+        credential: String,
+        /// Unix seconds.
+        expired_at: u64,
+    },
+    /// The identity (user, service principal) is disabled.
+    #[error("identity {identity} is disabled")]
+    DisabledIdentity {
+        /// The identity.
+        identity: String,
+    },
+    /// The repository-scoped token is disabled.
+    #[error("repository token {token} is disabled")]
+    DisabledToken {
+        /// Token name.
+        token: String,
+    },
+    /// The admin account is disabled on this registry.
+    #[error("the admin account is disabled")]
+    AdminDisabled,
+    /// The stored secret hash is in a format berth cannot verify.
+    #[error("stored secret of {identity} uses an unsupported hash format")]
+    UnsupportedHash {
+        /// The identity.
+        identity: String,
+    },
+    /// The token's `exp` (plus leeway) has passed.
+    #[error("token expired at {expired_at} (now {now}, leeway {leeway}s)")]
+    TokenExpired {
+        /// `exp`, unix seconds.
+        expired_at: u64,
+        /// Server time, unix seconds.
+        now: u64,
+        /// Allowed skew in seconds.
+        leeway: u64,
+    },
+    /// The token's `nbf` is still in the future (beyond the leeway): usually
+    /// clock skew between issuer and registry.
+    #[error("token not valid before {not_before} (now {now}, leeway {leeway}s): check clock skew")]
+    TokenNotYetValid {
+        /// `nbf`, unix seconds.
+        not_before: u64,
+        /// Server time, unix seconds.
+        now: u64,
+        /// Allowed skew in seconds.
+        leeway: u64,
+    },
+    /// The token was issued for another service.
+    #[error("token audience {found:?} is not {expected:?}")]
+    WrongAudience {
+        /// What this server expects.
+        expected: String,
+        /// What the token says.
+        found: Vec<String>,
+    },
+    /// The token was issued by someone else.
+    #[error("token issuer {found:?} is not {expected:?}")]
+    WrongIssuer {
+        /// What this server expects.
+        expected: String,
+        /// What the token says.
+        found: String,
+    },
+    /// The signature does not verify with the key named by `kid`.
+    #[error("token signature does not verify")]
+    BadSignature,
+    /// The `kid` names no key this server trusts.
+    #[error("token signed by unknown key {kid:?}; trusted keys: {trusted:?}")]
+    UnknownKey {
+        /// The `kid` header (empty if absent).
+        kid: String,
+        /// The key ids this server trusts (public information, in the JWKS).
+        trusted: Vec<String>,
+    },
+    /// The `alg` header is not the key's algorithm (`none`, `HS256`, …).
+    #[error("token algorithm {alg:?} is not allowed (only ES256)")]
+    DisallowedAlgorithm {
+        /// The `alg` header.
+        alg: String,
+    },
+    /// A token of another kind was presented (e.g. an access token where a
+    /// refresh token is needed).
+    #[error("expected a {expected} token")]
+    WrongTokenType {
+        /// The kind expected: `access`, `refresh` or `identity`.
+        expected: String,
+    },
+    /// The token is not a well-formed JWS/JWT with the claims berth needs.
+    #[error("token is malformed: {detail}")]
+    MalformedToken {
+        /// What was wrong.
+        detail: String,
+    },
+    /// The token was revoked: its credential generation is no longer current
+    /// (secret regenerated, identity disabled or deleted, logout).
+    #[error("token was revoked (credential generation {token_generation}, current {current_generation:?})")]
+    RevokedToken {
+        /// Generation recorded in the token.
+        token_generation: u64,
+        /// Current generation, `None` if the identity is gone.
+        current_generation: Option<u64>,
+    },
+    /// The network rules refuse the client's address.
+    #[error("client with IP {ip:?} is not allowed access")]
+    IpDenied {
+        /// The client address as seen by the gate.
+        ip: String,
+    },
+    /// Too many requests / failed attempts.
+    #[error("throttled; retry after {retry_after_secs}s")]
+    Throttled {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
+}
+
+impl AuthFailure {
+    /// Stable snake_case code for the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthFailure::MissingCredentials => "missing_credentials",
+            AuthFailure::MalformedCredentials { .. } => "malformed_credentials",
+            AuthFailure::UnknownIdentity { .. } => "unknown_identity",
+            AuthFailure::BadSecret { .. } => "bad_secret",
+            AuthFailure::ExpiredSecret { .. } => "expired_secret",
+            AuthFailure::DisabledIdentity { .. } => "disabled_identity",
+            AuthFailure::DisabledToken { .. } => "disabled_token",
+            AuthFailure::AdminDisabled => "admin_disabled",
+            AuthFailure::UnsupportedHash { .. } => "unsupported_hash",
+            AuthFailure::TokenExpired { .. } => "token_expired",
+            AuthFailure::TokenNotYetValid { .. } => "token_not_yet_valid",
+            AuthFailure::WrongAudience { .. } => "wrong_audience",
+            AuthFailure::WrongIssuer { .. } => "wrong_issuer",
+            AuthFailure::BadSignature => "bad_signature",
+            AuthFailure::UnknownKey { .. } => "unknown_key",
+            AuthFailure::DisallowedAlgorithm { .. } => "disallowed_algorithm",
+            AuthFailure::WrongTokenType { .. } => "wrong_token_type",
+            AuthFailure::MalformedToken { .. } => "malformed_token",
+            AuthFailure::RevokedToken { .. } => "revoked_token",
+            AuthFailure::IpDenied { .. } => "ip_denied",
+            AuthFailure::Throttled { .. } => "throttled",
+        }
+    }
+
+    /// The OCI error code for the response body: `DENIED` for network
+    /// rules, `TOOMANYREQUESTS` for throttling, `UNAUTHORIZED` otherwise.
+    pub fn oci_code(&self) -> &'static str {
+        match self {
+            AuthFailure::IpDenied { .. } => "DENIED",
+            AuthFailure::Throttled { .. } => "TOOMANYREQUESTS",
+            _ => "UNAUTHORIZED",
+        }
+    }
+
+    /// Whether this failure concerns a presented bearer/refresh/identity
+    /// token, so that the challenge should carry `error="invalid_token"`.
+    pub fn is_token_failure(&self) -> bool {
+        matches!(
+            self,
+            AuthFailure::TokenExpired { .. }
+                | AuthFailure::TokenNotYetValid { .. }
+                | AuthFailure::WrongAudience { .. }
+                | AuthFailure::WrongIssuer { .. }
+                | AuthFailure::BadSignature
+                | AuthFailure::UnknownKey { .. }
+                | AuthFailure::DisallowedAlgorithm { .. }
+                | AuthFailure::WrongTokenType { .. }
+                | AuthFailure::MalformedToken { .. }
+                | AuthFailure::RevokedToken { .. }
+        )
+    }
+
+    /// Text safe to show the client. An unknown identity and a wrong secret
+    /// read the same, so nobody learns which names exist. The states that
+    /// are only reported after the secret verified (expired, disabled) may
+    /// say so: the caller has proved they hold the secret.
+    pub fn client_message(&self) -> String {
+        match self {
+            AuthFailure::MissingCredentials => "authentication required".into(),
+            AuthFailure::MalformedCredentials { .. } => "malformed credentials".into(),
+            AuthFailure::UnknownIdentity { .. }
+            | AuthFailure::BadSecret { .. }
+            | AuthFailure::UnsupportedHash { .. } => "invalid username or password".into(),
+            AuthFailure::ExpiredSecret { .. } => {
+                "this password or client secret has expired: generate a new one".into()
+            }
+            AuthFailure::DisabledIdentity { .. } => "this identity is disabled".into(),
+            AuthFailure::DisabledToken { .. } => "this repository token is disabled".into(),
+            AuthFailure::AdminDisabled => "the admin account of this registry is disabled".into(),
+            AuthFailure::TokenExpired { .. } => "the token has expired: log in again".into(),
+            AuthFailure::TokenNotYetValid { .. } => {
+                "the token is not valid yet: check the clock of this machine and the registry's"
+                    .into()
+            }
+            AuthFailure::WrongAudience { expected, .. } => {
+                format!("the token was issued for another registry, not {expected}")
+            }
+            AuthFailure::WrongIssuer { .. } => "the token was issued by an untrusted issuer".into(),
+            AuthFailure::BadSignature => "the token signature is invalid".into(),
+            AuthFailure::UnknownKey { kid, trusted } => format!(
+                "token signed by untrusted key with ID {kid:?}; this registry trusts: {}",
+                trusted.join(", ")
+            ),
+            AuthFailure::DisallowedAlgorithm { alg } => {
+                format!("token algorithm {alg:?} is not accepted (ES256 only)")
+            }
+            AuthFailure::WrongTokenType { expected } => format!("a {expected} token is required"),
+            AuthFailure::MalformedToken { .. } => "the token is malformed".into(),
+            AuthFailure::RevokedToken { .. } => "the token was revoked: log in again".into(),
+            AuthFailure::IpDenied { ip } => format!(
+                "client with IP '{ip}' is not allowed access. Ask the registry administrator to allow it in the network rules"
+            ),
+            AuthFailure::Throttled { retry_after_secs } => {
+                format!("too many requests: retry after {retry_after_secs} seconds")
+            }
+        }
+    }
+}
+
+/// Why an authenticated (or anonymous) principal may not do something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum DenyReason {
+    /// The identity holds no role assignment on this registry at all.
+    #[error("no role assignment on this registry")]
+    NoRoleAssignment,
+    /// Role assignments exist, but none of their scopes covers the resource.
+    #[error("no role assignment covers {resource}; assignments held: {assignments:?}")]
+    OutsideRoleScope {
+        /// The resource asked for, e.g. `repository team-b/app`.
+        resource: String,
+        /// The principal's assignments (`Role on scope for assignee`).
+        assignments: Vec<String>,
+    },
+    /// The assignments covering the resource do not include the permission.
+    #[error("{needed} is not included in the roles held: {held:?}")]
+    InsufficientPermission {
+        /// What was needed, e.g. `push on repository app`.
+        needed: String,
+        /// The covering assignments.
+        held: Vec<String>,
+    },
+    /// The token's scope map has no rule giving this action on this repository.
+    #[error("scope map {scope_map} has no rule granting {needs} on repository {repository}")]
+    ScopeMapMissingAction {
+        /// Scope map name.
+        scope_map: String,
+        /// Repository asked for.
+        repository: String,
+        /// The scope-map action that would be needed.
+        needs: ScopeMapAction,
+    },
+    /// The token's scope map was not supplied (deleted, or a server bug).
+    #[error("scope map {scope_map} of the token is not available")]
+    ScopeMapUnavailable {
+        /// Scope map name.
+        scope_map: String,
+    },
+    /// Catalog listing cannot be granted by a scope map.
+    #[error("catalog listing cannot be granted to a repository-scoped token")]
+    CatalogNotGrantableByScopeMap,
+    /// Catalog listing needs a registry-wide role; repository-scoped ones
+    /// would leak other repositories' names.
+    #[error("catalog listing needs a registry-wide role with pull; held: {held:?}")]
+    CatalogRequiresRegistryRole {
+        /// The repository-scoped assignments held.
+        held: Vec<String>,
+    },
+    /// Anonymous pull is turned off on this registry.
+    #[error("anonymous pull is disabled on this registry")]
+    AnonymousPullDisabled,
+    /// Anonymous callers may only pull.
+    #[error("anonymous callers may only pull; {action} needs authentication")]
+    AuthenticationRequired {
+        /// The action refused.
+        action: Action,
+    },
+    /// The admin account's fixed permissions do not include this action.
+    #[error("the admin account has push and pull only; {action} is not included")]
+    AdminAccountLimit {
+        /// The action refused.
+        action: Action,
+    },
+    /// Management needs a role assignment; this kind of principal has none.
+    #[error("a {principal_kind} cannot hold management permissions")]
+    ManagementRequiresRole {
+        /// Principal kind code.
+        principal_kind: String,
+    },
+    /// The action does not apply to this resource (e.g. `registry:catalog:pull`).
+    #[error("action {action} does not apply to {resource}")]
+    ActionNotApplicable {
+        /// The action.
+        action: Action,
+        /// The resource.
+        resource: String,
+    },
+    /// The repository name is not a valid repository name.
+    #[error("{name:?} is not a valid repository name")]
+    InvalidRepositoryName {
+        /// The name asked for.
+        name: String,
+    },
+    /// A `registry`-type resource berth does not know.
+    #[error("unknown resource {resource}")]
+    UnknownResource {
+        /// The resource.
+        resource: String,
+    },
+}
+
+impl DenyReason {
+    /// Stable snake_case code for the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DenyReason::NoRoleAssignment => "no_role_assignment",
+            DenyReason::OutsideRoleScope { .. } => "outside_role_scope",
+            DenyReason::InsufficientPermission { .. } => "insufficient_permission",
+            DenyReason::ScopeMapMissingAction { .. } => "scope_map_missing_action",
+            DenyReason::ScopeMapUnavailable { .. } => "scope_map_unavailable",
+            DenyReason::CatalogNotGrantableByScopeMap => "catalog_not_grantable",
+            DenyReason::CatalogRequiresRegistryRole { .. } => "catalog_requires_registry_role",
+            DenyReason::AnonymousPullDisabled => "anonymous_pull_disabled",
+            DenyReason::AuthenticationRequired { .. } => "authentication_required",
+            DenyReason::AdminAccountLimit { .. } => "admin_account_limit",
+            DenyReason::ManagementRequiresRole { .. } => "management_requires_role",
+            DenyReason::ActionNotApplicable { .. } => "action_not_applicable",
+            DenyReason::InvalidRepositoryName { .. } => "invalid_repository_name",
+            DenyReason::UnknownResource { .. } => "unknown_resource",
+        }
+    }
+
+    /// The OCI error code a registry answer uses: anonymous callers get
+    /// `UNAUTHORIZED` (they should authenticate), everyone else `DENIED`.
+    pub fn oci_code(&self) -> &'static str {
+        match self {
+            DenyReason::AnonymousPullDisabled | DenyReason::AuthenticationRequired { .. } => {
+                "UNAUTHORIZED"
+            }
+            _ => "DENIED",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_identity_and_bad_secret_look_the_same_to_clients() {
+        let a = AuthFailure::UnknownIdentity {
+            username: "ghost".into(),
+        };
+        let b = AuthFailure::BadSecret {
+            identity: "token:real".into(),
+        };
+        assert_eq!(a.client_message(), b.client_message());
+        assert!(!a.client_message().contains("ghost"));
+        assert_ne!(a.code(), b.code());
+    }
+
+    #[test]
+    fn codes_are_stable_and_serialised() {
+        let f = AuthFailure::TokenExpired {
+            expired_at: 10,
+            now: 80,
+            leeway: 60,
+        };
+        assert_eq!(f.code(), "token_expired");
+        assert!(f.is_token_failure());
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["code"], "token_expired");
+        assert_eq!(v["expired_at"], 10);
+        let d = DenyReason::AnonymousPullDisabled;
+        assert_eq!(serde_json::to_value(&d).unwrap()["code"], d.code());
+        assert_eq!(d.oci_code(), "UNAUTHORIZED");
+        assert_eq!(DenyReason::NoRoleAssignment.oci_code(), "DENIED");
+        assert_eq!(
+            AuthFailure::IpDenied {
+                ip: "1.2.3.4".into()
+            }
+            .oci_code(),
+            "DENIED"
+        );
+        assert_eq!(
+            AuthFailure::Throttled {
+                retry_after_secs: 3
+            }
+            .oci_code(),
+            "TOOMANYREQUESTS"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_trusted_keys() {
+        let f = AuthFailure::UnknownKey {
+            kid: "old".into(),
+            trusted: vec!["k1".into(), "k2".into()],
+        };
+        assert!(f.client_message().contains("k1, k2"));
+    }
+}
