@@ -72,6 +72,17 @@ impl MetaStore {
         Ok(MetaStore { read, write })
     }
 
+    /// The pool for reads.
+    pub fn read_pool(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// The pool for writes (one connection on SQLite: write transactions
+    /// never contend within a process).
+    pub fn write_pool(&self) -> &AnyPool {
+        &self.write
+    }
+
     /// Close all connections.
     pub async fn close(&self) {
         self.read.close().await;
