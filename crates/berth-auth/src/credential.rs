@@ -9,7 +9,17 @@
 //! | `00000000-0000-0000-0000-000000000000`     | refresh token (JWT)     | whoever it names   |
 //! | any other UUID                             | client secret           | service principal  |
 //! | the registry name (any case)               | `password1`/`password2` | admin account      |
-//! | anything else                              | `password1`/`password2` | repository token   |
+//! | anything else: a repository token's name   | `password1`/`password2` | repository token   |
+//! | anything else: a directory user's name     | the user's password     | directory user     |
+//!
+//! Repository tokens and directory users share one namespace (the store
+//! refuses a name that is already taken by the other kind), so a named
+//! login tries the token of that name first, then the user.
+//!
+//! Two more entry points serve the directory token endpoint (the OAuth2
+//! grants that mint identity tokens): [`Authenticator::authenticate_password`]
+//! (directory users only) and
+//! [`Authenticator::authenticate_client_credentials`] (service principals).
 //!
 //! Order of checks, so a refusal never tells an outsider whether a name
 //! exists: find the identity (unknown: burn an argon2 verification anyway,
@@ -103,7 +113,11 @@ pub struct DirectoryUserRecord {
     pub groups: Vec<Uuid>,
     /// Enabled?
     pub enabled: bool,
-    /// Credential generation (bump on logout-everywhere / disable).
+    /// The user's password (one secret named `password`, argon2id PHC);
+    /// empty for a user who cannot log in with a password.
+    pub secrets: Vec<StoredSecret>,
+    /// Credential generation (bump on logout-everywhere / disable /
+    /// password change).
     pub generation: u64,
 }
 
@@ -144,6 +158,11 @@ pub trait IdentityStore: Sync {
     fn directory_user(
         &self,
         id: Uuid,
+    ) -> impl Future<Output = Result<Option<DirectoryUserRecord>, Self::Error>> + Send;
+    /// A directory user by name (exact).
+    fn directory_user_by_name(
+        &self,
+        name: &str,
     ) -> impl Future<Output = Result<Option<DirectoryUserRecord>, Self::Error>> + Send;
     /// A workload identity by client id.
     fn workload_identity(
@@ -208,8 +227,9 @@ pub enum BasicLogin {
     ServicePrincipal(Uuid),
     /// The registry name: the admin account.
     Admin,
-    /// Anything else: a repository token name.
-    RepositoryToken(String),
+    /// Anything else: the name of a repository token or of a directory user
+    /// (one namespace; the token is tried first).
+    Named(String),
 }
 
 /// Classify a Basic username (see the module table).
@@ -228,7 +248,21 @@ pub fn classify_basic(username: &str, registry_name: &str) -> Result<BasicLogin,
     if username.eq_ignore_ascii_case(registry_name) {
         return Ok(BasicLogin::Admin);
     }
-    Ok(BasicLogin::RepositoryToken(username.to_string()))
+    Ok(BasicLogin::Named(username.to_string()))
+}
+
+/// Refuse an empty username or secret before touching the store.
+fn check_nonempty(username: &str, secret: &str) -> Result<(), AuthFailure> {
+    let detail = if username.is_empty() {
+        "empty username"
+    } else if secret.is_empty() {
+        "empty password"
+    } else {
+        return Ok(());
+    };
+    Err(AuthFailure::MalformedCredentials {
+        detail: detail.into(),
+    })
 }
 
 /// A stored identity that logs in with a secret.
@@ -245,6 +279,8 @@ pub enum SecretRecord {
     Token(RepositoryTokenRecord),
     /// A service principal.
     ServicePrincipal(ServicePrincipalRecord),
+    /// A directory user with a password.
+    User(DirectoryUserRecord),
 }
 
 impl SecretRecord {
@@ -253,6 +289,7 @@ impl SecretRecord {
             SecretRecord::Admin { registry, .. } => PrincipalRef::Admin(registry.clone()),
             SecretRecord::Token(t) => PrincipalRef::Token(t.name.clone()),
             SecretRecord::ServicePrincipal(s) => PrincipalRef::ServicePrincipal(s.app_id),
+            SecretRecord::User(u) => PrincipalRef::User(u.id),
         }
     }
 
@@ -261,6 +298,7 @@ impl SecretRecord {
             SecretRecord::Admin { account, .. } => &account.secrets,
             SecretRecord::Token(t) => &t.secrets,
             SecretRecord::ServicePrincipal(s) => &s.secrets,
+            SecretRecord::User(u) => &u.secrets,
         }
     }
 }
@@ -442,6 +480,19 @@ impl Authenticator {
                     s.generation,
                 )
             }
+            SecretRecord::User(u) => {
+                if !u.enabled {
+                    return Err(AuthFailure::DisabledIdentity { identity });
+                }
+                (
+                    Principal::DirectoryUser {
+                        id: u.id,
+                        name: u.name.clone(),
+                        groups: u.groups.clone(),
+                    },
+                    u.generation,
+                )
+            }
         };
         Ok(Authenticated {
             principal,
@@ -486,15 +537,74 @@ impl Authenticator {
                     registry: self.registry_name.clone(),
                     account,
                 }),
-            BasicLogin::RepositoryToken(name) => store
-                .repository_token(&name)
-                .await
-                .map_err(AuthenticateError::Store)?
-                .map(SecretRecord::Token),
+            BasicLogin::Named(name) => {
+                match store
+                    .repository_token(&name)
+                    .await
+                    .map_err(AuthenticateError::Store)?
+                {
+                    Some(t) => Some(SecretRecord::Token(t)),
+                    None => store
+                        .directory_user_by_name(&name)
+                        .await
+                        .map_err(AuthenticateError::Store)?
+                        .map(SecretRecord::User),
+                }
+            }
         };
+        self.verify_found(record, username, password)
+    }
+
+    /// Authenticate a directory user by name and password (the directory
+    /// token endpoint's OAuth2 `password` grant). Only directory users log
+    /// in here: a repository token or the admin account of the same name is
+    /// an unknown identity. Same order of checks as
+    /// [`Authenticator::authenticate_basic`].
+    pub async fn authenticate_password<S: IdentityStore>(
+        &self,
+        store: &S,
+        username: &str,
+        password: &str,
+    ) -> Result<Authenticated, AuthenticateError<S::Error>> {
+        check_nonempty(username, password)?;
+        let record = store
+            .directory_user_by_name(username)
+            .await
+            .map_err(AuthenticateError::Store)?
+            .map(SecretRecord::User);
+        self.verify_found(record, username, password)
+    }
+
+    /// Authenticate a service principal by app id and client secret (the
+    /// directory token endpoint's OAuth2 `client_credentials` grant). Same
+    /// order of checks as [`Authenticator::authenticate_basic`].
+    pub async fn authenticate_client_credentials<S: IdentityStore>(
+        &self,
+        store: &S,
+        app_id: Uuid,
+        secret: &str,
+    ) -> Result<Authenticated, AuthenticateError<S::Error>> {
+        let username = app_id.to_string();
+        check_nonempty(&username, secret)?;
+        let record = store
+            .service_principal(app_id)
+            .await
+            .map_err(AuthenticateError::Store)?
+            .map(SecretRecord::ServicePrincipal);
+        self.verify_found(record, &username, secret)
+    }
+
+    /// Verify a secret against a looked-up record, or burn a dummy
+    /// verification when there is none.
+    fn verify_found<E: std::error::Error + 'static>(
+        &self,
+        record: Option<SecretRecord>,
+        username: &str,
+        secret: &str,
+    ) -> Result<Authenticated, AuthenticateError<E>> {
         match record {
-            Some(r) => Ok(self.verify_secret(&r, password)?),
-            None => Err(self.unknown_identity(username, password).into()),
+            Some(r) => Ok(self.verify_secret(&r, secret)?),
+            None => Err(self.unknown_identity(username, secret).into()),
         }
     }
 
@@ -549,6 +659,26 @@ impl Authenticator {
             principal,
             credential: format!("identity_token:{}", claims.jti),
             generation: claims.generation,
+        })
+    }
+
+    /// The principal a token names, as it is now: refused when the identity
+    /// is gone or disabled, or when its credential generation moved past
+    /// `token_generation` (a regenerated password, a deleted secret).
+    pub async fn resolve_live<S: IdentityStore>(
+        &self,
+        store: &S,
+        r: &PrincipalRef,
+        token_generation: u64,
+    ) -> Result<Principal, AuthenticateError<S::Error>> {
+        let (principal, generation) = self.resolve(store, r).await?;
+        check_generation(token_generation, generation)?;
+        principal.ok_or_else(|| {
+            AuthFailure::RevokedToken {
+                token_generation,
+                current_generation: None,
+            }
+            .into()
         })
     }
 

@@ -520,6 +520,13 @@ pub struct AccessClaims {
     /// Must be absent (it marks refresh tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_type: Option<String>,
+    /// The identity the token was issued to (berth's own claim: the gate
+    /// re-checks it so revocation reaches live access tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<PrincipalRef>,
+    /// The identity's credential generation when the token was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
 }
 
 impl AccessClaims {
@@ -725,6 +732,36 @@ impl TokenService {
             aud: Audience::One(self.config.audience.clone()),
             access,
             grant_type: None,
+            principal: None,
+            generation: None,
+        };
+        self.issued(&claims, jti, now, self.config.access_ttl)
+    }
+
+    /// Issue an access token that also names the identity and its
+    /// credential generation, so the registry can re-check both while the
+    /// token lives (revocation within the live-cache interval).
+    pub fn issue_access_for(
+        &self,
+        subject: &str,
+        access: Vec<ResourceActions>,
+        principal: PrincipalRef,
+        generation: u64,
+    ) -> Result<IssuedToken, KeyError> {
+        let now = self.clock.now();
+        let jti = new_jti();
+        let claims = AccessClaims {
+            jti: jti.clone(),
+            sub: subject.to_string(),
+            nbf: now,
+            exp: now + self.config.access_ttl,
+            iat: now,
+            iss: self.config.issuer.clone(),
+            aud: Audience::One(self.config.audience.clone()),
+            access,
+            grant_type: None,
+            principal: Some(principal),
+            generation: Some(generation),
         };
         self.issued(&claims, jti, now, self.config.access_ttl)
     }

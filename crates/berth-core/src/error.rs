@@ -43,8 +43,6 @@ pub enum ErrorCode {
     RangeInvalid,
     /// Payload too large (rendered as SIZE_INVALID with 413).
     TooLarge,
-    /// `n` of a paginated listing is not a non-negative integer.
-    PaginationNumberInvalid,
     /// Unexpected server-side failure.
     Internal,
 }
@@ -68,7 +66,6 @@ impl ErrorCode {
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
             ErrorCode::TagInvalid => "TAG_INVALID",
-            ErrorCode::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
             ErrorCode::Internal => "UNKNOWN",
         }
     }
@@ -86,8 +83,7 @@ impl ErrorCode {
             | ErrorCode::ManifestInvalid
             | ErrorCode::NameInvalid
             | ErrorCode::SizeInvalid
-            | ErrorCode::TagInvalid
-            | ErrorCode::PaginationNumberInvalid => 400,
+            | ErrorCode::TagInvalid => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Denied => 403,
             ErrorCode::Unsupported => 405,
@@ -120,7 +116,6 @@ impl ErrorCode {
             ErrorCode::Unsupported => "the operation is unsupported",
             ErrorCode::TooManyRequests => "too many requests",
             ErrorCode::TagInvalid => "manifest tag did not match URI",
-            ErrorCode::PaginationNumberInvalid => "invalid number of results requested",
             ErrorCode::Internal => "internal server error",
         }
     }

@@ -44,10 +44,21 @@ pub struct RepoAccess {
 /// Everything a request needs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RequiredAccess {
-    /// Repository access (the target, plus the mount source when mounting).
+    /// Repository access the request cannot proceed without.
     pub repositories: Vec<RepoAccess>,
     /// `registry:catalog:*`.
     pub catalog: bool,
+    /// Access that, when missing, degrades the request instead of refusing
+    /// it: pull on a mount's `from` (without it the mount falls back to an
+    /// ordinary upload session, as the spec allows).
+    pub optional: Vec<RepoAccess>,
+}
+
+/// What the gate granted beyond the required access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Granted {
+    /// Whether every `optional` access is allowed too.
+    pub optional: bool,
 }
 
 /// The access the distribution spec implies for `method` on `route`
@@ -74,12 +85,10 @@ pub fn required_access(
                     actions,
                 });
                 if let (V2Route::UploadStart { .. }, Some(from)) = (route, mount_from) {
-                    if from != name {
-                        req.repositories.push(RepoAccess {
-                            repository: from.to_string(),
-                            actions: vec![RepoAction::Pull],
-                        });
-                    }
+                    req.optional.push(RepoAccess {
+                        repository: from.to_string(),
+                        actions: vec![RepoAction::Pull],
+                    });
                 }
             }
         }
@@ -87,16 +96,27 @@ pub fn required_access(
     req
 }
 
+/// What the gate may look at in a request.
+#[derive(Debug)]
+pub struct RequestContext<'a> {
+    /// HTTP method.
+    pub method: &'a Method,
+    /// Request headers (credentials, `X-Forwarded-For`).
+    pub headers: &'a HeaderMap,
+    /// Address of the connection's peer.
+    pub peer: Option<std::net::IpAddr>,
+}
+
 /// Decides whether a request may proceed. The identity-and-access layer
 /// implements it; [`OpenGate`] lets everything through.
 pub trait AccessGate: Send + Sync + 'static {
-    /// `Ok(())` to proceed, or the refusal response to send.
+    /// `Ok` to proceed (saying whether the optional access is granted too),
+    /// or the refusal response to send.
     fn check<'a>(
         &'a self,
-        method: &'a Method,
-        headers: &'a HeaderMap,
+        ctx: &'a RequestContext<'a>,
         required: &'a RequiredAccess,
-    ) -> BoxFuture<'a, Result<(), Response>>;
+    ) -> BoxFuture<'a, Result<Granted, Response>>;
 }
 
 /// A gate that allows every request (no authentication configured).
@@ -105,11 +125,10 @@ pub struct OpenGate;
 impl AccessGate for OpenGate {
     fn check<'a>(
         &'a self,
-        _method: &'a Method,
-        _headers: &'a HeaderMap,
+        _ctx: &'a RequestContext<'a>,
         _required: &'a RequiredAccess,
-    ) -> BoxFuture<'a, Result<(), Response>> {
-        Box::pin(async { Ok(()) })
+    ) -> BoxFuture<'a, Result<Granted, Response>> {
+        Box::pin(async { Ok(Granted { optional: true }) })
     }
 }
 
@@ -140,8 +159,8 @@ mod tests {
             &V2Route::UploadStart { name: "a" },
             Some("b"),
         );
-        assert_eq!(mount.repositories.len(), 2);
-        assert_eq!(mount.repositories[1].repository, "b");
+        assert_eq!(mount.repositories.len(), 1);
+        assert_eq!(mount.optional[0].repository, "b");
         assert!(required_access(&Method::GET, &V2Route::Catalog, None).catalog);
     }
 }

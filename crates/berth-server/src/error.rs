@@ -70,6 +70,15 @@ impl From<StoreError> for ApiError {
                 ErrorCode::BlobUploadInvalid,
                 format!("request body could not be read: {err}"),
             ),
+            StoreError::Conflict(m) => {
+                ApiError::msg(ErrorCode::Unsupported, m).with_status(StatusCode::CONFLICT)
+            }
+            StoreError::NotFound(m) => {
+                ApiError::msg(ErrorCode::Unsupported, m).with_status(StatusCode::NOT_FOUND)
+            }
+            StoreError::Invalid(m) => {
+                ApiError::msg(ErrorCode::Unsupported, m).with_status(StatusCode::BAD_REQUEST)
+            }
             StoreError::Internal(err) => {
                 tracing::error!(error = %format!("{err:#}"), "storage failure");
                 ApiError::msg(

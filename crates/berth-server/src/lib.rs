@@ -2,6 +2,7 @@
 //! (correlation id → access gate → handler → store).
 
 pub mod access;
+pub mod auth;
 pub mod body;
 pub mod error;
 pub mod tls;
@@ -32,15 +33,19 @@ pub struct AppState {
     pub gate: Arc<dyn AccessGate>,
 }
 
-/// Build the application router.
-pub fn app(state: AppState) -> Router {
-    Router::new()
+/// Build the application router. With `auth`, the token service's routes
+/// are served too.
+pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
+    let mut router = Router::new()
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
         .route("/v2/{*rest}", any(v2::dispatch))
         .route("/healthz", any(|| async { "ok" }))
-        .with_state(state)
-        .layer(axum::middleware::from_fn(common_headers))
+        .with_state(state);
+    if let Some(auth) = auth {
+        router = router.merge(auth::token_api::routes(auth));
+    }
+    router.layer(axum::middleware::from_fn(common_headers))
 }
 
 /// Give every response a correlation id and the registry API version.
@@ -92,9 +97,12 @@ pub async fn serve(
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await?;
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await?;
         }
         Some(files) => tls::serve_tls(listener, router, &files, shutdown).await?,
     }

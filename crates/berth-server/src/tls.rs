@@ -101,7 +101,7 @@ pub async fn serve_tls(
     let acceptor = TlsAcceptor::from(Arc::new(server_config(files)?));
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -122,6 +122,7 @@ pub async fn serve_tls(
                     return;
                 }
             };
+            let router = router.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
             let service = TowerToHyperService::new(router);
             if let Err(e) = Builder::new(TokioExecutor::new())
                 .serve_connection_with_upgrades(TokioIo::new(tls), service)

@@ -21,6 +21,17 @@ pub enum StoreError {
     /// Storage backend failure (IO, database).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    /// The change clashes with what is stored: a name already taken, a
+    /// duplicate role assignment or network rule, a scope map still in use.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The identity, scope map or assignment to change does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The input is not acceptable (a malformed name, CIDR, scope-map rule
+    /// or setting); the message says why.
+    #[error("invalid: {0}")]
+    Invalid(String),
 }
 
 impl StoreError {

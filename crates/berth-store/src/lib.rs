@@ -7,14 +7,19 @@
 //! * [`registry::Registry`]: the operations the HTTP layer calls, combining
 //!   the two so that every commit is atomic and every blob read is scoped to
 //!   a repository.
+//! * [`identity::IdentityRepo`]: identities, credentials, scope maps, role
+//!   assignments, network rules, registry settings and signing keys; it
+//!   implements berth-auth's `IdentityStore` and `PolicyStore`.
 
 pub mod blobs;
 pub mod error;
+pub mod identity;
 pub mod meta;
 pub mod registry;
 pub mod stream;
 
 pub use error::StoreError;
+pub use identity::IdentityRepo;
 pub use registry::{BlobRead, PutManifestOutcome, Registry, StoredManifest, UploadStatus};
 pub use stream::ByteStream;
 

@@ -359,7 +359,8 @@ impl MetaStore {
         Ok(res.rows_affected() > 0)
     }
 
-    /// Tags after `last`, at most `n`, in lexical order.
+    /// Tags after `last`, at most `n`, in the spec's lexical order
+    /// (case-insensitive; ties broken by the exact bytes).
     pub async fn list_tags(
         &self,
         repo_id: i64,
@@ -367,7 +368,9 @@ impl MetaStore {
         n: i64,
     ) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name FROM tags WHERE repository_id = $1 AND name > $2 ORDER BY name LIMIT $3",
+            "SELECT name FROM tags WHERE repository_id = $1 AND \
+             (LOWER(name) > LOWER($2) OR (LOWER(name) = LOWER($2) AND name > $2)) \
+             ORDER BY LOWER(name), name LIMIT $3",
         )
         .bind(repo_id)
         .bind(last.unwrap_or(""))

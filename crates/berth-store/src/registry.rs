@@ -409,7 +409,9 @@ impl Registry {
         let now = crate::now_ms();
         let mut removed = 0;
         for (id, updated) in &sessions {
-            let missing = tokio::fs::metadata(self.blobs.upload_path(id)).await.is_err();
+            let missing = tokio::fs::metadata(self.blobs.upload_path(id))
+                .await
+                .is_err();
             if now - updated > UPLOAD_IDLE_EXPIRY_MS || missing {
                 self.discard_upload(id).await?;
                 removed += 1;

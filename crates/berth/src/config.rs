@@ -50,6 +50,32 @@ pub struct ServeArgs {
     /// hostname under <data-dir>/tls and serve HTTPS with it.
     #[arg(long, env = "BERTH_TLS_SELF_SIGNED", value_name = "HOSTNAME", conflicts_with_all = ["tls_cert", "tls_key"])]
     pub tls_self_signed: Option<String>,
+    /// The registry's login server, host[:port] as clients name it: token
+    /// audience and challenge service [default: the listen address; localhost
+    /// when listening on all interfaces].
+    #[arg(long, env = "BERTH_LOGIN_SERVER", value_name = "HOST[:PORT]")]
+    pub login_server: Option<String>,
+    /// Registry name (5-50 letters and digits); also the admin account's
+    /// username [default: berth].
+    #[arg(long, env = "BERTH_REGISTRY_NAME")]
+    pub registry_name: Option<String>,
+    /// Token endpoint URL advertised in the challenge [default:
+    /// http(s)://<login-server>/oauth2/token]. Set it when a TLS-terminating
+    /// proxy sits in front of berth.
+    #[arg(long, env = "BERTH_REALM", value_name = "URL")]
+    pub realm: Option<String>,
+    /// A proxy (IP or CIDR) whose X-Forwarded-For is trusted; repeatable.
+    #[arg(
+        long = "trusted-proxy",
+        env = "BERTH_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Turn authentication off: every request is allowed. For local
+    /// experiments and benchmarks only.
+    #[arg(long, env = "BERTH_AUTH_DISABLED")]
+    pub auth_disabled: bool,
 }
 
 /// The `berth.toml` file (every key optional).
@@ -65,6 +91,16 @@ pub struct FileConfig {
     /// TLS settings.
     #[serde(default)]
     pub tls: FileTls,
+    /// Login server.
+    pub login_server: Option<String>,
+    /// Registry name.
+    pub registry_name: Option<String>,
+    /// Token endpoint URL for the challenge.
+    pub realm: Option<String>,
+    /// Trusted proxies.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Authentication off.
+    pub auth_disabled: Option<bool>,
 }
 
 /// `[tls]` in `berth.toml`.
@@ -108,6 +144,51 @@ pub struct ServeConfig {
     pub tls: TlsSetting,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Login server (lowercase host[:port]).
+    pub login_server: String,
+    /// Registry name.
+    pub registry_name: String,
+    /// Challenge realm.
+    pub realm: String,
+    /// Trusted proxies.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Authentication off.
+    pub auth_disabled: bool,
+}
+
+/// Default registry name.
+pub const DEFAULT_REGISTRY_NAME: &str = "berth";
+
+/// Check a login server given by the user: lowercase `host[:port]`, no
+/// scheme, no path.
+pub fn validate_login_server(s: &str) -> anyhow::Result<()> {
+    if let Some((scheme, rest)) = s.split_once("://") {
+        anyhow::bail!("login server '{s}' must not include a scheme: use '{}' ({scheme}:// is implied by TLS settings)", rest.trim_end_matches('/'));
+    }
+    if s.contains('/') {
+        anyhow::bail!(
+            "login server '{s}' must not include a path: use '{}'",
+            s.split('/').next().unwrap_or(s)
+        );
+    }
+    if s.chars().any(|c| c.is_ascii_uppercase()) {
+        anyhow::bail!(
+            "login server '{s}' must be lowercase: use '{}'",
+            s.to_ascii_lowercase()
+        );
+    }
+    if s.is_empty() {
+        anyhow::bail!("login server must not be empty");
+    }
+    Ok(())
+}
+
+/// Check a registry name: 5-50 ASCII letters and digits.
+pub fn validate_registry_name(s: &str) -> anyhow::Result<()> {
+    if !(5..=50).contains(&s.len()) || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
+        anyhow::bail!("registry name '{s}' must be 5-50 letters and digits");
+    }
+    Ok(())
 }
 
 impl ServeArgs {
@@ -136,7 +217,45 @@ impl ServeArgs {
         } else {
             TlsSetting::Off
         };
+        let login_server = match self.login_server.or(file.login_server) {
+            Some(l) => l,
+            None if listen.ip().is_unspecified() => format!("localhost:{}", listen.port()),
+            None => listen.to_string(),
+        };
+        validate_login_server(&login_server)?;
+        let registry_name = self
+            .registry_name
+            .or(file.registry_name)
+            .unwrap_or_else(|| DEFAULT_REGISTRY_NAME.to_string());
+        validate_registry_name(&registry_name)?;
+        let scheme = if tls == TlsSetting::Off {
+            "http"
+        } else {
+            "https"
+        };
+        let realm = self
+            .realm
+            .or(file.realm)
+            .unwrap_or_else(|| format!("{scheme}://{login_server}/oauth2/token"));
+        let proxies = if self.trusted_proxies.is_empty() {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            self.trusted_proxies
+        };
+        let mut trusted_proxies = Vec::new();
+        for p in proxies {
+            let net = p
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| anyhow::anyhow!("trusted proxy '{p}' is not an IP address or CIDR"))?;
+            trusted_proxies.push(net);
+        }
         Ok(ServeConfig {
+            login_server,
+            registry_name,
+            realm,
+            trusted_proxies,
+            auth_disabled: self.auth_disabled || file.auth_disabled.unwrap_or(false),
             listen,
             data_dir: self
                 .data_dir

@@ -18,12 +18,23 @@ struct Cli {
 enum Command {
     /// Run the registry server.
     Serve(config::ServeArgs),
+    /// Measure any OCI registry: blob push/pull, image push/pull, manifest
+    /// and tag-list request rates, token issuance (data verified on pull).
+    Bench(berth_bench::BenchArgs),
+}
+
+fn run_bench(args: berth_bench::BenchArgs) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(berth_bench::run(args))
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => run_bench(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

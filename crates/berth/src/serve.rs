@@ -7,7 +7,12 @@ use anyhow::Context;
 use berth_server::{tls, AppState, OpenGate, ServeOptions};
 use berth_store::Registry;
 
-use crate::config::{ServeArgs, TlsSetting};
+use berth_auth::clock::SystemClock;
+use berth_server::auth::limiter::LimiterConfig;
+use berth_server::auth::{AuthService, AuthSettings, BOOTSTRAP_USER};
+use berth_store::IdentityRepo;
+
+use crate::config::{ServeArgs, ServeConfig, TlsSetting};
 use crate::logging;
 
 /// How long an orphaned upload file is left alone before it is removed.
@@ -42,14 +47,26 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         };
         let scheme = if tls_files.is_some() { "https" } else { "http" };
         let janitor = tokio::spawn(purge_uploads(registry.clone()));
+        let auth = if config.auth_disabled {
+            tracing::warn!("authentication is DISABLED: every request is allowed");
+            None
+        } else {
+            Some(Arc::new(open_auth(&config, &registry).await?))
+        };
+        let gate: Arc<dyn berth_server::AccessGate> = match &auth {
+            Some(a) => a.clone(),
+            None => Arc::new(OpenGate),
+        };
         let state = AppState {
             registry: registry.clone(),
-            gate: Arc::new(OpenGate),
+            gate,
         };
         tracing::info!(
             listen = %format!("{scheme}://{}", config.listen),
             data_dir = %config.data_dir.display(),
             config_file = ?config.config_file,
+            login_server = %config.login_server,
+            auth = !config.auth_disabled,
             version = env!("CARGO_PKG_VERSION"),
             "berth is serving"
         );
@@ -58,7 +75,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 listen: config.listen,
                 tls: tls_files,
             },
-            berth_server::app(state),
+            berth_server::app(state, auth),
             shutdown_signal(),
         )
         .await?;
@@ -67,6 +84,34 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("berth stopped");
         Ok(())
     })
+}
+
+/// Environment variable holding the first user's password.
+const BOOTSTRAP_PASSWORD_ENV: &str = "BERTH_BOOTSTRAP_PASSWORD";
+
+/// Build the identity layer and create the first user on a new registry.
+async fn open_auth(config: &ServeConfig, registry: &Registry) -> anyhow::Result<AuthService> {
+    let settings = AuthSettings {
+        login_server: config.login_server.clone(),
+        realm: config.realm.clone(),
+        registry_name: config.registry_name.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        limiter: LimiterConfig::default(),
+    };
+    let repo = IdentityRepo::new(registry.meta());
+    let auth = AuthService::open(settings, repo, Arc::new(SystemClock)).await?;
+    let password = std::env::var(BOOTSTRAP_PASSWORD_ENV)
+        .ok()
+        .filter(|p| !p.is_empty());
+    if let Some(generated) = auth.bootstrap(password).await? {
+        println!(
+            "berth: created directory user '{BOOTSTRAP_USER}' with the Owner role.\n\
+             berth: its password, shown only this once: {generated}\n\
+             berth: log in with: berth login {} --username {BOOTSTRAP_USER}",
+            config.login_server
+        );
+    }
+    Ok(auth)
 }
 
 /// Remove abandoned uploads at start and then hourly.

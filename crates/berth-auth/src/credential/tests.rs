@@ -78,6 +78,13 @@ impl IdentityStore for MemStore {
         self.check()?;
         Ok(self.users.iter().find(|u| u.id == id).cloned())
     }
+    async fn directory_user_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<DirectoryUserRecord>, StoreDown> {
+        self.check()?;
+        Ok(self.users.iter().find(|u| u.name == name).cloned())
+    }
     async fn workload_identity(
         &self,
         client_id: Uuid,
@@ -198,6 +205,7 @@ fn world() -> World {
             name: "ana".into(),
             groups: vec![GROUP_ID],
             enabled: true,
+            secrets: vec![secret(&h, "password", "ana-pw", None)],
             generation: 9,
         }],
         workloads: vec![WorkloadIdentityRecord {
@@ -272,8 +280,8 @@ fn classify_usernames() {
         ),
         ("myregistry", BasicLogin::Admin),
         ("MyRegistry", BasicLogin::Admin),
-        ("ci-token", BasicLogin::RepositoryToken("ci-token".into())),
-        ("we$ird", BasicLogin::RepositoryToken("we$ird".into())),
+        ("ci-token", BasicLogin::Named("ci-token".into())),
+        ("we$ird", BasicLogin::Named("we$ird".into())),
     ];
     for (u, want) in cases {
         assert_eq!(classify_basic(u, REGISTRY).unwrap(), want, "{u}");
@@ -709,4 +717,218 @@ fn end_to_end_token_flow() {
         crate::scope::ActionSet::required_for_method("DELETE"),
     );
     assert!(!claims.missing(&del).is_empty());
+}
+
+impl World {
+    fn password(&self, user: &str, pw: &str) -> Result<Authenticated, AuthFailure> {
+        block_on(self.auth.authenticate_password(&self.store, user, pw)).map_err(|e| match e {
+            AuthenticateError::Failure(f) => f,
+            AuthenticateError::Store(s) => panic!("store error {s}"),
+        })
+    }
+
+    fn client(&self, app_id: Uuid, secret: &str) -> Result<Authenticated, AuthFailure> {
+        block_on(
+            self.auth
+                .authenticate_client_credentials(&self.store, app_id, secret),
+        )
+        .map_err(|e| match e {
+            AuthenticateError::Failure(f) => f,
+            AuthenticateError::Store(s) => panic!("store error {s}"),
+        })
+    }
+}
+
+fn ana() -> Principal {
+    Principal::DirectoryUser {
+        id: USER_ID,
+        name: "ana".into(),
+        groups: vec![GROUP_ID],
+    }
+}
+
+#[test]
+fn directory_user_basic_logins() {
+    let mut w = world();
+    let a = w.basic("ana", "ana-pw").unwrap();
+    assert_eq!(a.principal, ana());
+    assert_eq!(a.credential, "password");
+    assert_eq!(a.generation, 9);
+    assert_eq!(w.basic("ana", "nope").unwrap_err().code(), "bad_secret");
+    // Names are exact.
+    assert_eq!(
+        w.basic("Ana", "ana-pw").unwrap_err().code(),
+        "unknown_identity"
+    );
+    // A user without a password cannot log in, and says so like a wrong one.
+    w.store.users[0].secrets.clear();
+    assert_eq!(w.basic("ana", "ana-pw").unwrap_err().code(), "bad_secret");
+    let h = hasher();
+    w.store.users[0].secrets = vec![secret(&h, "password", "ana-pw", None)];
+    // Disabled: only said after the secret verified.
+    w.store.users[0].enabled = false;
+    assert_eq!(
+        w.basic("ana", "ana-pw").unwrap_err(),
+        AuthFailure::DisabledIdentity {
+            identity: format!("user:{USER_ID}")
+        }
+    );
+    assert_eq!(w.basic("ana", "nope").unwrap_err().code(), "bad_secret");
+}
+
+#[test]
+fn named_login_tries_the_token_first() {
+    // The store keeps the namespace unique; if it ever did not, the token
+    // wins and the user's password is a bad secret for it.
+    let mut w = world();
+    let h = hasher();
+    w.store.users.push(DirectoryUserRecord {
+        id: Uuid::from_u128(0x2),
+        name: "ci-token".into(),
+        groups: vec![],
+        enabled: true,
+        secrets: vec![secret(&h, "password", "user-pw", None)],
+        generation: 1,
+    });
+    assert_eq!(
+        w.basic("ci-token", "user-pw").unwrap_err().code(),
+        "bad_secret"
+    );
+    assert!(matches!(
+        w.basic("ci-token", "tok-pw2").unwrap().principal,
+        Principal::RepositoryToken { .. }
+    ));
+}
+
+#[test]
+fn password_grant_is_for_directory_users_only() {
+    let w = world();
+    let a = w.password("ana", "ana-pw").unwrap();
+    assert_eq!(a.principal, ana());
+    assert_eq!(a.credential, "password");
+    assert_eq!(w.password("ana", "nope").unwrap_err().code(), "bad_secret");
+    // Tokens, the admin account and service principals do not log in here.
+    let unknown = w.password("ci-token", "tok-pw2").unwrap_err();
+    assert_eq!(unknown.code(), "unknown_identity");
+    assert_eq!(
+        unknown.client_message(),
+        w.password("ana", "nope").unwrap_err().client_message()
+    );
+    assert_eq!(
+        w.password(REGISTRY, "admin-pw1").unwrap_err().code(),
+        "unknown_identity"
+    );
+    assert_eq!(
+        w.password(&SP_ID.to_string(), "sp-secret")
+            .unwrap_err()
+            .code(),
+        "unknown_identity"
+    );
+    assert_eq!(
+        w.password("ana", "").unwrap_err().code(),
+        "malformed_credentials"
+    );
+    assert_eq!(
+        w.password("", "x").unwrap_err().code(),
+        "malformed_credentials"
+    );
+}
+
+#[test]
+fn password_grant_state_checks() {
+    let mut w = world();
+    w.store.users[0].enabled = false;
+    assert_eq!(
+        w.password("ana", "ana-pw").unwrap_err().code(),
+        "disabled_identity"
+    );
+    w.store.users[0].enabled = true;
+    // A changed password: the old one fails at once, even after a cached hit.
+    assert!(w.password("ana", "ana-pw").is_ok());
+    let h = hasher();
+    w.store.users[0].secrets = vec![secret(&h, "password", "ana-new", None)];
+    assert_eq!(
+        w.password("ana", "ana-pw").unwrap_err().code(),
+        "bad_secret"
+    );
+    assert!(w.password("ana", "ana-new").is_ok());
+    // An expiring password.
+    w.store.users[0].secrets = vec![secret(&h, "password", "ana-exp", Some(T0 + 10))];
+    assert!(w.password("ana", "ana-exp").is_ok());
+    w.clock.set(T0 + 10);
+    assert_eq!(
+        w.password("ana", "ana-exp").unwrap_err().code(),
+        "expired_secret"
+    );
+    w.store.users.clear();
+    assert_eq!(
+        w.password("ana", "ana-new").unwrap_err().code(),
+        "unknown_identity"
+    );
+}
+
+#[test]
+fn client_credentials_grant() {
+    let mut w = world();
+    let a = w.client(SP_ID, "sp-secret").unwrap();
+    assert_eq!(
+        a.principal,
+        Principal::ServicePrincipal {
+            app_id: SP_ID,
+            name: "ci-app".into()
+        }
+    );
+    assert_eq!(a.credential, "s1");
+    assert_eq!(a.generation, 2);
+    assert_eq!(w.client(SP_ID, "nope").unwrap_err().code(), "bad_secret");
+    assert_eq!(
+        w.client(Uuid::from_u128(0x6), "sp-secret")
+            .unwrap_err()
+            .code(),
+        "unknown_identity"
+    );
+    assert_eq!(
+        w.client(SP_ID, "").unwrap_err().code(),
+        "malformed_credentials"
+    );
+    w.clock.set(T0 + 365 * 86400);
+    assert_eq!(
+        w.client(SP_ID, "sp-secret").unwrap_err().code(),
+        "expired_secret"
+    );
+    w.clock.set(T0);
+    w.store.sps[0].enabled = false;
+    assert_eq!(
+        w.client(SP_ID, "sp-secret").unwrap_err().code(),
+        "disabled_identity"
+    );
+    w.store.sps[0].secrets.clear();
+    assert_eq!(
+        w.client(SP_ID, "sp-secret").unwrap_err().code(),
+        "bad_secret"
+    );
+}
+
+#[test]
+fn new_grants_report_store_failures() {
+    let mut w = world();
+    w.store.down = true;
+    assert!(matches!(
+        block_on(w.auth.authenticate_password(&w.store, "ana", "ana-pw")),
+        Err(AuthenticateError::Store(StoreDown))
+    ));
+    assert!(matches!(
+        block_on(
+            w.auth
+                .authenticate_client_credentials(&w.store, SP_ID, "sp-secret")
+        ),
+        Err(AuthenticateError::Store(StoreDown))
+    ));
+    assert!(matches!(
+        block_on(
+            w.auth
+                .authenticate_basic(&w.store, &w.tokens, "ana", "ana-pw")
+        ),
+        Err(AuthenticateError::Store(StoreDown))
+    ));
 }

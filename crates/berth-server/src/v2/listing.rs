@@ -22,9 +22,10 @@ fn page(query: &Query) -> Result<(i64, Option<&str>), ApiError> {
             .filter(|n| *n >= 0)
             .ok_or_else(|| {
                 ApiError::msg(
-                    ErrorCode::PaginationNumberInvalid,
+                    ErrorCode::Unsupported,
                     format!("n must be a non-negative integer, got '{raw}'"),
                 )
+                .with_status(axum::http::StatusCode::BAD_REQUEST)
             })?
             .min(MAX_PAGE),
     };

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use berth_core::route::{parse_v2_path, V2Route};
 use berth_core::{ErrorCode, RepositoryName};
 
-use crate::access::required_access;
+use crate::access::{required_access, RequestContext};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -40,17 +40,33 @@ fn decode(segment: &str) -> String {
 }
 
 /// Handle any request under `/v2`.
-pub async fn dispatch(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match route_request(state, method, uri, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+pub async fn dispatch(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let (parts, body) = req.into_parts();
+    let has_body = request_has_body(&parts.headers);
+    let mut resp =
+        match route_request(state, parts.method, parts.uri, parts.headers, peer, body).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+    // A refusal may be sent before the request body was read; the
+    // connection cannot be reused then, so say so (RFC 9112 §9.6) instead of
+    // letting pooling clients find a dead connection on their next request.
+    if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
+    resp
+}
+
+fn request_has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || content_length(headers).is_some_and(|l| l > 0)
 }
 
 async fn route_request(
@@ -58,6 +74,7 @@ async fn route_request(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    peer: Option<std::net::IpAddr>,
     body: Body,
 ) -> ApiResult {
     let path = uri.path();
@@ -88,9 +105,15 @@ async fn route_request(
         _ => None,
     };
     let required = required_access(&method, &route, mount_from);
-    if let Err(refusal) = state.gate.check(&method, &headers, &required).await {
-        return Ok(refusal);
-    }
+    let ctx = RequestContext {
+        method: &method,
+        headers: &headers,
+        peer,
+    };
+    let granted = match state.gate.check(&ctx, &required).await {
+        Ok(g) => g,
+        Err(refusal) => return Ok(refusal),
+    };
 
     let head = method == Method::HEAD;
     match (route, repo) {
@@ -128,7 +151,9 @@ async fn route_request(
             }
         }
         (V2Route::UploadStart { .. }, Some(repo)) => match method {
-            Method::POST => uploads::start(&state, &repo, &query, &headers, body).await,
+            Method::POST => {
+                uploads::start(&state, &repo, &query, &headers, body, granted.optional).await
+            }
             _ => Err(unsupported()),
         },
         (V2Route::Upload { id, .. }, Some(repo)) => {

@@ -74,19 +74,22 @@ fn parse_content_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>, ApiErr
     Ok(Some((a, b)))
 }
 
-/// `POST /v2/<name>/blobs/uploads/`.
+/// `POST /v2/<name>/blobs/uploads/`. `may_mount`: the caller may pull
+/// from the mount's `from` repository.
 pub(super) async fn start(
     state: &AppState,
     repo: &RepositoryName,
     query: &Query,
     headers: &HeaderMap,
     body: Body,
+    may_mount: bool,
 ) -> ApiResult {
     if let Some(raw) = query.get("mount") {
         let digest = parse_digest(raw)?;
         if let Some(from) = query
             .get("from")
             .and_then(|f| f.parse::<RepositoryName>().ok())
+            .filter(|_| may_mount)
         {
             if state.registry.mount_blob(repo, &from, &digest).await? {
                 return Ok(created(repo, &digest));

@@ -1,0 +1,134 @@
+//! Resource usage of the server (by PID) and of this process, from /proc.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Server resource usage during one measurement.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerUsage {
+    /// Highest resident set size seen during the measurement (VmRSS sampled
+    /// every 20 ms, and VmHWM when the high-water mark could be reset first).
+    pub peak_rss_bytes: u64,
+    /// VmHWM at the end: the process's lifetime peak.
+    pub lifetime_peak_rss_bytes: u64,
+    /// User + system CPU time the server spent during the measurement.
+    pub cpu_seconds: f64,
+}
+
+/// `(utime + stime)` of a process in seconds, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields resume after ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state); utime is field 14, stime field 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 on error.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// A `/proc/<pid>/status` field in bytes (the kernel reports kB).
+fn status_kb(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let v = l.strip_prefix(field)?.strip_prefix(':')?;
+        let kb: u64 = v.trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kb * 1024)
+    })
+}
+
+/// This process's CPU time in seconds.
+pub fn own_cpu_seconds() -> f64 {
+    cpu_seconds("self").unwrap_or(0.0)
+}
+
+/// Watches a server process for the duration of one measurement.
+pub struct ServerMonitor {
+    pid: String,
+    cpu_start: f64,
+    hwm_reset: bool,
+    peak: Arc<AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl ServerMonitor {
+    /// Starts sampling `pid`; `None` if the process is not readable.
+    pub fn start(pid: u32) -> Option<Self> {
+        let pid = pid.to_string();
+        let cpu_start = cpu_seconds(&pid)?;
+        // Writing 5 to clear_refs resets VmHWM (needs ptrace rights; optional).
+        let hwm_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+        let peak = Arc::new(AtomicU64::new(status_kb(&pid, "VmRSS").unwrap_or(0)));
+        let sampler = {
+            let (pid, peak) = (pid.clone(), peak.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                loop {
+                    tick.tick().await;
+                    match status_kb(&pid, "VmRSS") {
+                        Some(rss) => {
+                            peak.fetch_max(rss, Ordering::Relaxed);
+                        }
+                        None => break,
+                    }
+                }
+            })
+        };
+        Some(Self {
+            pid,
+            cpu_start,
+            hwm_reset,
+            peak,
+            sampler,
+        })
+    }
+
+    /// Stops sampling and returns the usage since [`ServerMonitor::start`].
+    pub fn stop(self) -> ServerUsage {
+        self.sampler.abort();
+        let hwm = status_kb(&self.pid, "VmHWM").unwrap_or(0);
+        let rss = status_kb(&self.pid, "VmRSS").unwrap_or(0);
+        let mut peak = self.peak.load(Ordering::Relaxed).max(rss);
+        if self.hwm_reset {
+            peak = peak.max(hwm);
+        }
+        let cpu_end = cpu_seconds(&self.pid).unwrap_or(self.cpu_start);
+        ServerUsage {
+            peak_rss_bytes: peak,
+            lifetime_peak_rss_bytes: hwm,
+            cpu_seconds: (cpu_end - self.cpu_start).max(0.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn monitors_own_process() {
+        assert!(own_cpu_seconds() >= 0.0);
+        let m = ServerMonitor::start(std::process::id()).expect("own /proc is readable");
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        std::hint::black_box(x);
+        let u = m.stop();
+        assert!(u.peak_rss_bytes > 0);
+        assert!(u.lifetime_peak_rss_bytes > 0);
+    }
+}

@@ -1,0 +1,404 @@
+//! The access gate for `/v2`: who is calling, and may they?
+//!
+//! Refusals follow the token-auth spec and what real clients need:
+//! * no or bad credentials → 401 `UNAUTHORIZED` with the challenge
+//!   (`error="invalid_token"` when a presented token is bad);
+//! * a valid token that does not cover the request while its identity may do
+//!   it → 401 with `error="insufficient_scope"` and the scope, so docker,
+//!   containerd and skopeo fetch a new token; if the client comes back with
+//!   the same token (oras-py refreshes only after a 403) → 403 `DENIED`
+//!   carrying the same challenge;
+//! * an identity that may not do the action (Bearer or Basic) → 403 `DENIED`.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+use axum::response::Response;
+use base64::Engine;
+use berth_auth::authorize::{authorize_action, Decision, PolicyContext};
+use berth_auth::credential::{load_policy_context, AuthenticateError};
+use berth_auth::error::AuthFailure;
+use berth_auth::jwt::AccessClaims;
+use berth_auth::principal::{Principal, PrincipalRef};
+use berth_auth::scope::{Action, ResourceType};
+use futures::future::BoxFuture;
+use serde_json::json;
+
+use super::challenge::{
+    access_detail, challenge, denied, scopes_of, throttled, unauthorized, ChallengeError,
+};
+use super::network::client_ip;
+use super::AuthService;
+use crate::access::{AccessGate, Granted, RepoAccess, RepoAction, RequestContext, RequiredAccess};
+
+/// Credentials found in the `Authorization` header.
+pub enum Credentials {
+    /// None sent.
+    None,
+    /// `Bearer <token>`.
+    Bearer(String),
+    /// `Basic base64(user:password)`.
+    Basic(String, String),
+    /// Present but unreadable.
+    Malformed,
+}
+
+/// Read the `Authorization` header.
+pub fn credentials(headers: &HeaderMap) -> Credentials {
+    let Some(v) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Credentials::None;
+    };
+    let Ok(v) = v.to_str() else {
+        return Credentials::Malformed;
+    };
+    let (scheme, rest) = v.trim().split_once(' ').unwrap_or((v, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+        return Credentials::Bearer(rest.to_string());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        if let Some((u, p)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
+            return Credentials::Basic(u.to_string(), p.to_string());
+        }
+    }
+    Credentials::Malformed
+}
+
+/// The (type, name, action) triples a request needs.
+pub fn needed(required: &RequiredAccess) -> Vec<(ResourceType, String, Action)> {
+    let mut out = Vec::new();
+    for r in &required.repositories {
+        for a in &r.actions {
+            let action = match a {
+                RepoAction::Pull => Action::Pull,
+                RepoAction::Push => Action::Push,
+                RepoAction::Delete => Action::Delete,
+            };
+            out.push((ResourceType::Repository, r.repository.clone(), action));
+        }
+    }
+    if required.catalog {
+        out.push((ResourceType::Registry, "catalog".to_string(), Action::All));
+    }
+    out
+}
+
+impl AccessGate for AuthService {
+    fn check<'a>(
+        &'a self,
+        ctx: &'a RequestContext<'a>,
+        required: &'a RequiredAccess,
+    ) -> BoxFuture<'a, Result<Granted, Response>> {
+        Box::pin(self.check_request(ctx, required))
+    }
+}
+
+impl AuthService {
+    fn challenge_for(&self, required: &RequiredAccess, error: ChallengeError) -> String {
+        challenge(
+            &self.settings.realm,
+            &self.settings.login_server,
+            &scopes_of(required),
+            error,
+        )
+    }
+
+    /// Refuse clients the network rules do not allow (403 naming the IP).
+    pub async fn check_network(&self, ip: Option<IpAddr>) -> Result<(), Response> {
+        let policy = self.network_policy().await.map_err(internal)?;
+        match ip {
+            Some(ip) if !policy.allows(ip) => {
+                tracing::info!(target: "berth::audit", reason = "ip_denied", client_ip = %ip, "refused by network rules");
+                Err(denied(
+                    format!(
+                        "client with IP '{ip}' is not allowed access. Add a network rule for it \
+                         (berth network-rule add --ip-address {ip}) or set the registry's default \
+                         action to Allow"
+                    ),
+                    json!({ "clientIp": ip.to_string() }),
+                    None,
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn check_request(
+        &self,
+        ctx: &RequestContext<'_>,
+        required: &RequiredAccess,
+    ) -> Result<Granted, Response> {
+        let ip = client_ip(ctx.peer, ctx.headers, &self.settings.trusted_proxies);
+        self.check_network(ip).await?;
+        match credentials(ctx.headers) {
+            Credentials::None => self.anonymous(required).await,
+            Credentials::Bearer(token) => self.bearer(&token, required).await,
+            Credentials::Basic(user, password) => self.basic(ip, &user, &password, required).await,
+            Credentials::Malformed => Err(unauthorized(
+                "malformed Authorization header".into(),
+                access_detail(required),
+                self.challenge_for(required, ChallengeError::None),
+            )),
+        }
+    }
+
+    async fn anonymous(&self, required: &RequiredAccess) -> Result<Granted, Response> {
+        let anonymous_pull = self
+            .network_policy()
+            .await
+            .map_err(internal)?
+            .anonymous_pull;
+        let only_pull = !required.catalog
+            && !required.repositories.is_empty()
+            && required
+                .repositories
+                .iter()
+                .all(|r| r.actions.iter().all(|a| *a == RepoAction::Pull));
+        if anonymous_pull && only_pull {
+            return Ok(Granted {
+                optional: required.optional.is_empty(),
+            });
+        }
+        Err(unauthorized(
+            "authentication required".into(),
+            access_detail(required),
+            self.challenge_for(required, ChallengeError::None),
+        ))
+    }
+
+    async fn basic(
+        &self,
+        ip: Option<IpAddr>,
+        user: &str,
+        password: &str,
+        required: &RequiredAccess,
+    ) -> Result<Granted, Response> {
+        if let Some(wait) = self.limiter.check(ip, Some(user)) {
+            tracing::info!(target: "berth::audit", reason = "throttled", client_ip = ?ip, username = %user, "login throttled");
+            return Err(throttled(wait));
+        }
+        let tokens = self.token_service();
+        let result = run_blocking_ok(
+            self.authenticator
+                .authenticate_basic(&self.repo, &tokens, user, password),
+        )
+        .await;
+        let authenticated = match result {
+            Ok(a) => a,
+            Err(AuthenticateError::Failure(f)) => {
+                self.limiter.record_failure(ip, Some(user));
+                tracing::info!(target: "berth::audit", reason = f.code(), client_ip = ?ip, username = %user, detail = %f, "basic login refused");
+                return Err(unauthorized(
+                    f.client_message(),
+                    access_detail(required),
+                    self.challenge_for(required, ChallengeError::None),
+                ));
+            }
+            Err(AuthenticateError::Store(e)) => return Err(internal(e)),
+        };
+        let policy = load_policy_context(&self.repo, &authenticated.principal)
+            .await
+            .map_err(internal)?;
+        self.decide(&authenticated.principal, &policy, required)?;
+        Ok(Granted {
+            optional: optional_allowed(&authenticated.principal, &policy, None, &required.optional),
+        })
+    }
+
+    /// Every needed action allowed by the live policy, or 403.
+    fn decide(
+        &self,
+        principal: &Principal,
+        policy: &PolicyContext,
+        required: &RequiredAccess,
+    ) -> Result<(), Response> {
+        for (rt, name, action) in needed(required) {
+            let d = authorize_action(principal, policy, rt, &name, action);
+            if let Decision::Denied(reason) = &d {
+                tracing::info!(target: "berth::audit", reason = reason.code(), principal = %principal.reference(), resource = %name, action = action.as_str(), "access denied");
+                return Err(denied(
+                    "requested access to the resource is denied".into(),
+                    json!([{ "Type": rt_str(rt), "Name": name, "Action": action.as_str(), "reason": reason.code() }]),
+                    None,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn bearer(&self, token: &str, required: &RequiredAccess) -> Result<Granted, Response> {
+        let invalid = |f: &AuthFailure| {
+            tracing::info!(target: "berth::audit", reason = f.code(), detail = %f, "bearer token refused");
+            unauthorized(
+                f.client_message(),
+                access_detail(required),
+                self.challenge_for(required, ChallengeError::InvalidToken),
+            )
+        };
+        let claims = match self.live.verified(token) {
+            Some(c) => c,
+            None => {
+                let c = self
+                    .token_service()
+                    .verify_access(token)
+                    .map_err(|f| invalid(&f))?;
+                self.live.remember_verified(token, &c);
+                c
+            }
+        };
+        let now = self.clock.now();
+        let leeway = self.token_service().config().leeway;
+        if let Err(f) = berth_auth::jwt::check_times(now, claims.nbf, claims.exp, leeway) {
+            return Err(invalid(&f));
+        }
+        let (principal, policy) = self
+            .live_principal(&claims)
+            .await
+            .map_err(|f| invalid(&f))?;
+        let mut missing = Vec::new();
+        for (rt, name, action) in needed(required) {
+            let d = authorize_action(&principal, &policy, rt, &name, action);
+            if let Decision::Denied(reason) = &d {
+                // The identity may not do this (any more): no new token helps.
+                tracing::info!(target: "berth::audit", reason = reason.code(), principal = %principal.reference(), resource = %name, action = action.as_str(), "access denied");
+                return Err(denied(
+                    "requested access to the resource is denied".into(),
+                    json!([{ "Type": rt_str(rt), "Name": name, "Action": action.as_str(), "reason": reason.code() }]),
+                    Some(self.challenge_for(required, ChallengeError::InsufficientScope)),
+                ));
+            }
+            if !claims.allows(rt, &name, action) {
+                missing.push((rt, name, action));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(Granted {
+                optional: optional_allowed(&principal, &policy, Some(&claims), &required.optional),
+            });
+        }
+        let scope = scopes_of(required).join(" ");
+        let challenge = self.challenge_for(required, ChallengeError::InsufficientScope);
+        if self.live.strike(&claims.jti, &scope) {
+            return Err(denied(
+                "the token does not cover this request; request a token for the scope in the challenge".into(),
+                access_detail(required),
+                Some(challenge),
+            ));
+        }
+        Err(unauthorized(
+            "the token does not cover this request; request a token for the scope in the challenge"
+                .into(),
+            access_detail(required),
+            challenge,
+        ))
+    }
+
+    /// The principal a token names, as it is now (cached for
+    /// [`super::live::LIVE_TTL`]).
+    async fn live_principal(
+        &self,
+        claims: &AccessClaims,
+    ) -> Result<(Principal, PolicyContext), AuthFailure> {
+        let reference = claims.principal.clone().unwrap_or(PrincipalRef::Anonymous);
+        let key = format!("{reference}#{}", claims.generation.unwrap_or(0));
+        if let Some(entry) = self.live.principal(&key) {
+            return entry;
+        }
+        let entry = self.resolve_live(&reference, claims.generation).await?;
+        self.live.remember_principal(key, entry.clone());
+        entry
+    }
+
+    async fn resolve_live(
+        &self,
+        reference: &PrincipalRef,
+        generation: Option<u64>,
+    ) -> Result<Result<(Principal, PolicyContext), AuthFailure>, AuthFailure> {
+        let principal = if *reference == PrincipalRef::Anonymous {
+            Ok(Principal::Anonymous)
+        } else {
+            match self
+                .authenticator
+                .resolve_live(&self.repo, reference, generation.unwrap_or(0))
+                .await
+            {
+                Ok(p) => Ok(p),
+                Err(AuthenticateError::Failure(f)) => Err(f),
+                Err(AuthenticateError::Store(e)) => {
+                    tracing::error!(error = %e, "identity store failure");
+                    return Err(AuthFailure::MalformedToken {
+                        detail: "identity store unavailable".into(),
+                    });
+                }
+            }
+        };
+        Ok(match principal {
+            Ok(p) => match load_policy_context(&self.repo, &p).await {
+                Ok(ctx) => Ok((p, ctx)),
+                Err(e) => {
+                    tracing::error!(error = %e, "policy store failure");
+                    return Err(AuthFailure::MalformedToken {
+                        detail: "policy store unavailable".into(),
+                    });
+                }
+            },
+            Err(f) => Err(f),
+        })
+    }
+}
+
+/// Whether every optional access is allowed by the policy (and, for a
+/// bearer token, granted by the token).
+fn optional_allowed(
+    principal: &Principal,
+    policy: &PolicyContext,
+    claims: Option<&AccessClaims>,
+    optional: &[RepoAccess],
+) -> bool {
+    let required = RequiredAccess {
+        repositories: optional.to_vec(),
+        catalog: false,
+        optional: Vec::new(),
+    };
+    needed(&required).into_iter().all(|(rt, name, action)| {
+        claims.is_none_or(|c| c.allows(rt, &name, action))
+            && authorize_action(principal, policy, rt, &name, action).is_allowed()
+    })
+}
+
+fn rt_str(rt: ResourceType) -> &'static str {
+    match rt {
+        ResourceType::Repository => "repository",
+        ResourceType::Registry => "registry",
+    }
+}
+
+/// A 500 for a storage failure behind the gate.
+pub fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "identity layer failure");
+    super::challenge::refusal(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        berth_core::OciError::with_message(
+            berth_core::ErrorCode::Internal,
+            "internal error in the identity layer; see the server log",
+        ),
+        None,
+        None,
+    )
+}
+
+/// Run a future that may block for a while (argon2 on a credential-cache
+/// miss) without stalling the other tasks of this worker thread.
+pub async fn run_blocking_ok<F: std::future::Future>(fut: F) -> F::Output {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| h.block_on(fut))
+        }
+        _ => fut.await,
+    }
+}

@@ -1,0 +1,88 @@
+//! Caches on the bearer-token hot path.
+//!
+//! * Verified access tokens: an ES256 verification costs tens of
+//!   microseconds, so a token's claims are kept after its first
+//!   verification (bounded; expiry is still checked on every use).
+//! * Live principals: the identity a token names, with its current policy
+//!   (role assignments, scope map), re-read at most every
+//!   [`LIVE_TTL`] — so disabling an identity, regenerating its credential
+//!   or removing a role assignment takes effect within that time on every
+//!   replica (berth promises 60 s), without a database read per request.
+//! * Strikes: a token already told `insufficient_scope` for a request.
+
+use std::time::{Duration, Instant};
+
+use berth_auth::authorize::PolicyContext;
+use berth_auth::error::AuthFailure;
+use berth_auth::jwt::AccessClaims;
+use berth_auth::principal::Principal;
+use dashmap::DashMap;
+
+/// How long a live principal + policy is reused.
+pub const LIVE_TTL: Duration = Duration::from_secs(30);
+/// How long a strike is remembered.
+const STRIKE_TTL: Duration = Duration::from_secs(120);
+/// Bound of each cache; past it the cache is emptied (cheap, rare).
+const CAPACITY: usize = 50_000;
+
+/// A principal as it is now, or why it no longer counts.
+pub type LiveEntry = Result<(Principal, PolicyContext), AuthFailure>;
+
+/// The caches.
+#[derive(Default)]
+pub struct LiveCaches {
+    verified: DashMap<String, AccessClaims>,
+    principals: DashMap<String, (Instant, LiveEntry)>,
+    strikes: DashMap<(String, String), Instant>,
+}
+
+impl LiveCaches {
+    /// Claims of a token verified before.
+    pub fn verified(&self, token: &str) -> Option<AccessClaims> {
+        self.verified.get(token).map(|c| c.clone())
+    }
+
+    /// Remember a verified token.
+    pub fn remember_verified(&self, token: &str, claims: &AccessClaims) {
+        if self.verified.len() >= CAPACITY {
+            self.verified.clear();
+        }
+        self.verified.insert(token.to_string(), claims.clone());
+    }
+
+    /// A fresh live entry for `key`.
+    pub fn principal(&self, key: &str) -> Option<LiveEntry> {
+        let e = self.principals.get(key)?;
+        (e.0.elapsed() < LIVE_TTL).then(|| e.1.clone())
+    }
+
+    /// Remember a live entry.
+    pub fn remember_principal(&self, key: String, entry: LiveEntry) {
+        if self.principals.len() >= CAPACITY {
+            self.principals.clear();
+        }
+        self.principals.insert(key, (Instant::now(), entry));
+    }
+
+    /// Record that token `jti` was told to fetch a token for `scope`;
+    /// returns whether it had been told so already (it came back with the
+    /// same token).
+    pub fn strike(&self, jti: &str, scope: &str) -> bool {
+        if self.strikes.len() >= CAPACITY {
+            self.strikes.clear();
+        }
+        let key = (jti.to_string(), scope.to_string());
+        let now = Instant::now();
+        let seen = self
+            .strikes
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) < STRIKE_TTL);
+        self.strikes.insert(key, now);
+        seen
+    }
+
+    /// Forget live principals (after a policy change in this process).
+    pub fn clear(&self) {
+        self.principals.clear();
+    }
+}
