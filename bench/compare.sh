@@ -221,8 +221,241 @@ fi
 if [ "$ONLY" != distribution ]; then
   port="$(free_port)"
   mkdir -p "$TMP/berth"
-  # No auth for now: berth's auth lands later (see the "with auth" round below).
-  "$BERTH" serve --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" >"$TMP/berth/log" 2>&1 &
+  # Round 1 compares both servers without authentication (distribution's
+  # default), so berth runs with --auth-disabled here; round 2 measures
+  # berth's token service and bearer-authenticated reads.
+  "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" >"$TMP/berth/log" 2>&1 &
+  PID[berth]=$!; PIDS+=("$!")
+  URL[berth]="http://127.0.0.1:$port"
+  wait_ready "${URL[berth]}" "$TMP/berth/log"
+fi
+
+TARGETS=()
+[ "$ONLY" = berth ] || TARGETS+=(distribution)
+[ "$ONLY" = distribution ] || TARGETS+=(berth)
+
+# --- reference numbers -------------------------------------------------------
+say "machine"
+{
+  echo "cpus: $(nproc)  model: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "sha_ni: $(grep -qw sha_ni /proc/cpuinfo && echo yes || echo no)"
+  # Last line: "sha256  <N>k" = thousands of bytes per second on one core.
+  sha_k="$(openssl speed -seconds 2 -bytes 16384 -evp sha256 2>/dev/null | tail -n 1 | awk '{print $NF}' | tr -d k)"
+  echo "openssl speed -evp sha256 (one core, 16 KiB blocks): $(awk -v k="$sha_k" 'BEGIN{printf "%.0f MB/s", k/1000}')"
+  echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "distribution: $(/usr/bin/docker-registry --version 2>/dev/null || echo n/a)"
+  echo "berth: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} | tee "$OUT/machine.txt" >&2
+
+# --- interleaved runs --------------------------------------------------------
+run_one() {
+  local target="$1" scenario="$2" round="$3"
+  local file="$OUT/$target-$scenario-r$round.json"
+  echo "   $scenario @ $target" >&2
+  if ! "${BENCH[@]}" "${URL[$target]}" --scenario "$scenario" --output json \
+      --server-pid "${PID[$target]}" "${SIZE_ARGS[@]}" "${EXTRA[@]}" >"$file" 2>"$file.err"; then
+    # A run with errors still writes its report; an empty file means it failed outright.
+    [ -s "$file" ] || { echo "     failed: $(tail -n 1 "$file.err")" >&2; rm -f "$file"; }
+  fi
+  [ -s "$file.err" ] || rm -f "$file.err"
+}
+
+say "round 1: no auth"
+for round in $(seq 1 "$ROUNDS"); do
+  i=0
+  for s in "${SCENARIOS[@]}"; do
+    # Alternate which server goes first so neither always gets the warm cache.
+    if [ $((i % 2)) = 0 ]; then order=("${TARGETS[@]}"); else
+      order=(); for ((j=${#TARGETS[@]}-1; j>=0; j--)); do order+=("${TARGETS[$j]}"); done; fi
+    for t in "${order[@]}"; do run_one "$t" "$s" "$round"; done
+    i=$((i + 1))
+  done
+done
+
+# === ROUND 2: BERTH WITH AUTH ================================================
+# berth with authentication on (its default) and its bootstrap Owner: token
+# issuance (Basic and refresh-token grants) and bearer-authenticated manifest
+# GET against the anonymous rate. distribution 2.8 has no token service of its
+# own, so this round measures berth alone (see docs/performance.md).
+if [ "$ONLY" != distribution ]; then
+  say "round 2: berth with auth"
+  port="$(free_port)"
+  mkdir -p "$TMP/berth-auth"
+  BENCH_PASSWORD="bench-$(date +%s)-$RANDOM"
+  BERTH_BOOTSTRAP_PASSWORD="$BENCH_PASSWORD" "$BERTH" serve --listen "127.0.0.1:$port" \
+    --data-dir "$TMP/berth-auth/data" >"$TMP/berth-auth/log" 2>&1 &
+  PID[berth-auth]=$!; PIDS+=("$!")
+  URL[berth-auth]="http://127.0.0.1:$port"
+  wait_ready "${URL[berth-auth]}" "$TMP/berth-auth/log"
+  export BERTH_BENCH_USERNAME=owner BERTH_BENCH_PASSWORD="$BENCH_PASSWORD"
+  for round in $(seq 1 "$ROUNDS"); do
+    for s in token-issuance manifest-get-auth; do run_one berth-auth "$s" "$round"; done
+  done
+  unset BERTH_BENCH_USERNAME BERTH_BENCH_PASSWORD
+fi
+
+# --- comparison --------------------------------------------------------------
+render() {
+  for t in "${TARGETS[@]}"; do
+    jq -s '.' "$OUT/$t"-*.json >"$OUT/all-$t.json" 2>/dev/null || echo '[]' >"$OUT/all-$t.json"
+  done
+  [ -f "$OUT/all-distribution.json" ] || echo '[]' >"$OUT/all-distribution.json"
+  [ -f "$OUT/all-berth.json" ] || echo '[]' >"$OUT/all-berth.json"
+
+  jq -r -n --slurpfile d "$OUT/all-distribution.json" --slurpfile b "$OUT/all-berth.json" \
+     --arg order "$(IFS=,; echo "${SCENARIOS[*]}")" '
+    # Measurements keyed by scenario|case|concurrency, averaged over rounds.
+    def rows($reports):
+      [ $reports[] | .scenarios[] | . as $s
+        | if .status == "ok" then
+            (.measurements[] | {key: "\($s.scenario)|\(.name)|\(.concurrency // "")", m: .})
+          else {key: "\($s.scenario)|\(.status)|", m: {note: (.message // .status)}} end ]
+      | group_by(.key)
+      | map({key: .[0].key, value: (
+          if .[0].m.note then .[0].m else
+          { mib_s: ([.[].m.bytes_per_s] | add / length / 1048576),
+            time: ([.[].m.duration_s] | add / length),
+            ops_s: ([.[].m.requests_per_s] | add / length),
+            p50: ([.[].m.latency.p50_ms // 0] | add / length),
+            p99: ([.[].m.latency.p99_ms // 0] | add / length),
+            errors: ([.[].m.errors] | add),
+            rss: ([.[].m.server.peak_rss_bytes // 0] | max / 1048576),
+            cpu: ([.[].m.server.cpu_seconds // 0] | add / length),
+            cli: ([.[].m.client_cpu_s] | add / length) } end)})
+      | from_entries;
+    def f: if . == null then "-" elif (type == "number") then (. * 100 | round / 100 | tostring) else tostring end;
+    def ratio($a; $b): if ($a|type) == "number" and ($b|type) == "number" and $a != 0 then ($b / $a * 100 | round / 100 | tostring) else "-" end;
+    ($order | split(",")) as $names
+    | (rows($d[0])) as $D | (rows($b[0])) as $B
+    | (["scenario", "case", "conc", "metric", "distribution", "berth", "berth/dist"] | @tsv),
+      ( ([$D, $B] | map(keys) | add | unique
+          | sort_by(split("|") as $p | [($names | index($p[0])) // 99, $p[1], ($p[2] | tonumber? // 0)]))[] as $k
+        | ($k | split("|")) as $p
+        | ($D[$k] // {}) as $x | ($B[$k] // {}) as $y
+        | if ($x.note or $y.note) then [$p[0], "", "", "note", ($x.note // "-"), ($y.note // "-"), ""] | @tsv
+          else
+            ( (if ($p[0] | test("^(blob|image)-")) then
+                 [["MiB/s", "mib_s"], ["time s", "time"], ["errors", "errors"], ["srv peak RSS MiB", "rss"], ["srv CPU s", "cpu"], ["client CPU s", "cli"]]
+               elif $p[0] == "tags-list" then
+                 [["ops/s", "ops_s"], ["time s", "time"], ["p50 ms", "p50"], ["p99 ms", "p99"], ["errors", "errors"],
+                  ["srv peak RSS MiB", "rss"], ["srv CPU s", "cpu"], ["client CPU s", "cli"]]
+               else
+                 [["ops/s", "ops_s"], ["p50 ms", "p50"], ["p99 ms", "p99"], ["errors", "errors"],
+                  ["srv peak RSS MiB", "rss"], ["srv CPU s", "cpu"], ["client CPU s", "cli"]]
+               end)[]
+              | [$p[0], $p[1], $p[2], .[0], ($x[.[1]] | f), ($y[.[1]] | f), ratio($x[.[1]]; $y[.[1]])] | @tsv )
+          end )
+  ' >"$OUT/results.tsv"
+
+  column -t -s $'\t' "$OUT/results.tsv"
+  {
+    echo "| scenario | case | conc | metric | distribution | berth | berth ÷ distribution |"
+    echo "|---|---|---|---|---|---|---|"
+    tail -n +2 "$OUT/results.tsv" | awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7}'
+  } >"$OUT/results.md"
+  echo >&2
+  echo "markdown table: $OUT/results.md (paste into docs/performance.md)" >&2
+
+}
+
+if [ -n "$REPORT_ONLY" ]; then OUT="$REPORT_ONLY"; TARGETS=(distribution berth); render; exit 0; fi
+
+# --- prerequisites -----------------------------------------------------------
+need_apt() {
+  local pkg="$1"
+  say "installing Debian package $pkg"
+  if [ "$(id -u)" != 0 ]; then echo "need root to apt-get install $pkg" >&2; exit 1; fi
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
+}
+if [ "$ONLY" != berth ] && [ ! -x /usr/bin/docker-registry ]; then need_apt docker-registry; fi
+command -v jq >/dev/null || need_apt jq
+command -v curl >/dev/null || need_apt curl
+
+BERTH="${BERTH_BIN:-$TARGET_DIR/release/berth}"
+if [ "$ONLY" != distribution ] && [ -z "$BERTH_BIN" ]; then
+  say "building berth (release)"
+  (cd "$ROOT" && cargo build --release -p berth >&2)
+fi
+say "building the bench runner (release)"
+(cd "$ROOT" && cargo build --release -p berth-bench --example bench >&2)
+if [ -x "$BERTH" ] && "$BERTH" bench --help 2>/dev/null | grep -q -- --server-pid; then
+  BENCH=("$BERTH" bench)
+else
+  echo "note: \`berth bench\` is not available; using the berth-bench example binary" >&2
+  BENCH=("$TARGET_DIR/release/examples/bench")
+fi
+if [ "$ONLY" != distribution ] && ! "$BERTH" serve --help 2>/dev/null | grep -q -- --data-dir; then
+  echo "note: \`berth serve\` is not available yet; measuring distribution only" >&2
+  ONLY=distribution
+fi
+
+# --- servers -----------------------------------------------------------------
+TMP="$(mktemp -d /tmp/berth-compare.XXXXXX)"
+[ -n "$OUT" ] || OUT="/tmp/berth-compare-results-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "$KEEP" = 0 ]; then rm -rf "$TMP"; else echo "kept: $TMP" >&2; fi
+  echo "results: $OUT" >&2
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+wait_ready() {
+  local url="$1" log="$2"
+  for _ in $(seq 1 200); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/" || true)"
+    if [ "$code" = 200 ] || [ "$code" = 401 ]; then return 0; fi
+    sleep 0.1
+  done
+  echo "server at $url did not come up; log:" >&2
+  tail -n 30 "$log" >&2
+  exit 1
+}
+
+declare -A URL PID
+if [ "$ONLY" != berth ]; then
+  port="$(free_port)"
+  mkdir -p "$TMP/distribution"
+  cat >"$TMP/distribution/config.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $TMP/distribution/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$port
+EOF
+  /usr/bin/docker-registry serve "$TMP/distribution/config.yml" >"$TMP/distribution/log" 2>&1 &
+  PID[distribution]=$!; PIDS+=("$!")
+  URL[distribution]="http://127.0.0.1:$port"
+  wait_ready "${URL[distribution]}" "$TMP/distribution/log"
+fi
+if [ "$ONLY" != distribution ]; then
+  port="$(free_port)"
+  mkdir -p "$TMP/berth"
+  # Round 1 compares both servers without authentication (distribution's
+  # default), so berth runs with --auth-disabled here; round 2 measures
+  # berth's token service and bearer-authenticated reads.
+  "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" >"$TMP/berth/log" 2>&1 &
   PID[berth]=$!; PIDS+=("$!")
   URL[berth]="http://127.0.0.1:$port"
   wait_ready "${URL[berth]}" "$TMP/berth/log"
