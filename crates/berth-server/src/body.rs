@@ -11,6 +11,31 @@ use futures::TryStreamExt;
 /// Size of the chunks a blob is read and sent in.
 const READ_CHUNK: usize = 1024 * 1024;
 
+/// Most bytes of an unwanted request body read (and discarded) before a
+/// refusal is sent, so the client sees the answer instead of a reset.
+pub const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+/// Longest time spent draining.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Read and discard up to [`DRAIN_LIMIT`] bytes of `body` (bounded by
+/// [`DRAIN_TIMEOUT`]). Closing a connection while the client is still
+/// sending makes the kernel reset it, and the client never reads the error
+/// (RFC 9112 §9.6); draining first lets the refusal arrive.
+pub async fn drain(body: Body) {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut read = 0u64;
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len() as u64;
+            if read > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Turn a request body into the store's byte stream.
 pub fn request_stream(body: Body) -> ByteStream {
     Box::pin(body.into_data_stream().map_err(std::io::Error::other))

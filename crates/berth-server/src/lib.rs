@@ -2,6 +2,7 @@
 //! (correlation id → access gate → handler → store).
 
 pub mod access;
+pub mod api;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -34,8 +35,9 @@ pub struct AppState {
 }
 
 /// Build the application router. With `auth`, the token service's routes
-/// are served too.
+/// and the management API (`/api/v1`) are served too.
 pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
+    let registry = state.registry.clone();
     let mut router = Router::new()
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
@@ -43,7 +45,8 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
         .route("/healthz", any(|| async { "ok" }))
         .with_state(state);
     if let Some(auth) = auth {
-        router = router.merge(auth::token_api::routes(auth));
+        router = router.merge(auth::token_api::routes(auth.clone()));
+        router = router.merge(api::routes(auth, registry));
     }
     router.layer(axum::middleware::from_fn(common_headers))
 }
@@ -91,6 +94,11 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.listen))?;
+    tracing::info!(
+        address = %listener.local_addr().unwrap_or(opts.listen),
+        tls = opts.tls.is_some(),
+        "berth is serving"
+    );
     match opts.tls {
         None => {
             use axum::serve::ListenerExt;

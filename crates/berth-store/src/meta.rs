@@ -482,6 +482,151 @@ impl MetaStore {
             .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
             .collect())
     }
+
+    // ---- management listings -------------------------------------------
+
+    /// Every tag of `repository` with its manifest's digest, size, media type
+    /// and times, in tag order (`None` when the repository does not exist).
+    pub async fn tag_details(
+        &self,
+        repository: &str,
+    ) -> Result<Option<Vec<TagDetail>>, StoreError> {
+        let Some(repo_id) = self.repository_id(repository).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT t.name, t.digest, m.size, m.media_type, m.created_at, t.updated_at \
+             FROM tags t LEFT JOIN manifests m \
+             ON m.repository_id = t.repository_id AND m.digest = t.digest \
+             WHERE t.repository_id = $1 ORDER BY LOWER(t.name), t.name",
+        )
+        .bind(repo_id)
+        .fetch_all(&self.read)
+        .await?;
+        let tags = rows
+            .iter()
+            .map(|r| -> Result<TagDetail, sqlx::Error> {
+                Ok(TagDetail {
+                    name: r.try_get(0)?,
+                    digest: r.try_get(1)?,
+                    size: r.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
+                    media_type: r.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+                    created_at: r.try_get::<Option<i64>, _>(4)?.unwrap_or(0),
+                    updated_at: r.try_get(5)?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(tags))
+    }
+
+    /// Every manifest of `repository`, newest first (`None` when the
+    /// repository does not exist).
+    pub async fn manifest_details(
+        &self,
+        repository: &str,
+    ) -> Result<Option<Vec<ManifestDetail>>, StoreError> {
+        let Some(repo_id) = self.repository_id(repository).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT digest, media_type, artifact_type, size, created_at FROM manifests \
+             WHERE repository_id = $1 ORDER BY created_at DESC, digest",
+        )
+        .bind(repo_id)
+        .fetch_all(&self.read)
+        .await?;
+        let tag_rows =
+            sqlx::query("SELECT digest, name FROM tags WHERE repository_id = $1 ORDER BY name")
+                .bind(repo_id)
+                .fetch_all(&self.read)
+                .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| -> Result<ManifestDetail, sqlx::Error> {
+                Ok(ManifestDetail {
+                    digest: r.try_get(0)?,
+                    media_type: r.try_get(1)?,
+                    artifact_type: r.try_get(2)?,
+                    size: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                    tags: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in &tag_rows {
+            let digest: String = r.try_get(0)?;
+            let name: String = r.try_get(1)?;
+            if let Some(m) = out.iter_mut().find(|m| m.digest == digest) {
+                m.tags.push(name);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Delete a repository with its tags, manifests, blob links and upload
+    /// sessions (blob bytes stay for garbage collection). Returns whether
+    /// it existed.
+    pub async fn delete_repository(&self, repository: &str) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let Some(repo_id) = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+            .bind(repository)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.get::<i64, _>(0))
+        else {
+            return Ok(false);
+        };
+        for table in ["tags", "manifests", "repository_blobs"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE repository_id = $1"))
+                .bind(repo_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM uploads WHERE repository = $1")
+            .bind(repository)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM repositories WHERE id = $1")
+            .bind(repo_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// A tag as the management API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagDetail {
+    /// Tag name.
+    pub name: String,
+    /// Digest of the tagged manifest.
+    pub digest: String,
+    /// Manifest size in bytes.
+    pub size: i64,
+    /// Manifest media type.
+    pub media_type: String,
+    /// When the manifest was pushed, unix milliseconds.
+    pub created_at: i64,
+    /// When the tag last moved, unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// A manifest as the management API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestDetail {
+    /// Digest.
+    pub digest: String,
+    /// Media type.
+    pub media_type: String,
+    /// Artifact type, when set.
+    pub artifact_type: Option<String>,
+    /// Size in bytes.
+    pub size: i64,
+    /// When it was pushed, unix milliseconds.
+    pub created_at: i64,
+    /// Tags pointing at it.
+    pub tags: Vec<String>,
 }
 
 /// Why a manifest could not be stored.

@@ -68,7 +68,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             login_server = %config.login_server,
             auth = !config.auth_disabled,
             version = env!("CARGO_PKG_VERSION"),
-            "berth is serving"
+            "berth is starting"
         );
         berth_server::serve(
             ServeOptions {

@@ -246,12 +246,13 @@ async fn raw_http_edge_cases() {
     let repo = "robust/raw";
     reg.push_blob(repo, b"seed").await;
     let host = server.host();
+    let auth = server.raw_auth_lines();
 
     // A body shorter than its Content-Length: the upload must not complete.
     let data = b"only ten b";
     let digest = sha256(b"only ten bytes, then twenty more!!!!!!!");
     let req = format!(
-        "POST /v2/{repo}/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: 40\r\n\r\n"
+        "POST /v2/{repo}/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/octet-stream\r\nContent-Length: 40\r\n\r\n"
     );
     let mut bytes = req.into_bytes();
     bytes.extend_from_slice(data);
@@ -269,7 +270,7 @@ async fn raw_http_edge_cases() {
         .unwrap_or(&loc)
         .to_string();
     let mut bytes = format!(
-        "PATCH {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n"
+        "PATCH {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n"
     )
     .into_bytes();
     bytes.extend_from_slice(&[9u8; 100]);
@@ -280,18 +281,18 @@ async fn raw_http_edge_cases() {
     assert_not_5xx(&st);
 
     let cases: Vec<String> = vec![
-        format!("GET /v2/{repo}/blobs/{} HTTP/1.1\r\nHost: {host}\r\nRange: bytes=\u{0}\r\n\r\n", sha256(b"seed")),
-        format!("GET /v2/%zz/tags/list HTTP/1.1\r\nHost: {host}\r\n\r\n"),
-        format!("GET /v2/{repo}/manifests/%00 HTTP/1.1\r\nHost: {host}\r\n\r\n"),
-        format!("GET /v2/../../etc/passwd HTTP/1.1\r\nHost: {host}\r\n\r\n"),
-        format!("GET /v2/{repo}/blobs/..%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: {host}\r\n\r\n"),
-        format!("PUT /v2/{repo}/manifests/v1 HTTP/1.1\r\nHost: {host}\r\nContent-Type: {OCI_MANIFEST}\r\nContent-Length: 5\r\n\r\n{{\"a\""),
-        format!("PUT /v2/{repo}/manifests/v1 HTTP/1.1\r\nHost: {host}\r\nContent-Type: {OCI_MANIFEST}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
-        format!("BREW /v2/ HTTP/1.1\r\nHost: {host}\r\n\r\n"),
-        format!("DELETE /v2/{repo}/tags/list HTTP/1.1\r\nHost: {host}\r\n\r\n"),
-        format!("PATCH /v2/{repo}/manifests/v1 HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n"),
-        format!("POST /v2/{repo}/blobs/uploads/ HTTP/1.1\r\nHost: {host}\r\nContent-Length: -1\r\n\r\n"),
-        format!("POST /v2/{repo}/blobs/uploads/ HTTP/1.1\r\nHost: {host}\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+        format!("GET /v2/{repo}/blobs/{} HTTP/1.1\r\nHost: {host}\r\n{auth}Range: bytes=\u{0}\r\n\r\n", sha256(b"seed")),
+        format!("GET /v2/%zz/tags/list HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"),
+        format!("GET /v2/{repo}/manifests/%00 HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"),
+        format!("GET /v2/../../etc/passwd HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"),
+        format!("GET /v2/{repo}/blobs/..%2f..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"),
+        format!("PUT /v2/{repo}/manifests/v1 HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: {OCI_MANIFEST}\r\nContent-Length: 5\r\n\r\n{{\"a\""),
+        format!("PUT /v2/{repo}/manifests/v1 HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: {OCI_MANIFEST}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+        format!("BREW /v2/ HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"),
+        format!("DELETE /v2/{repo}/tags/list HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"),
+        format!("PATCH /v2/{repo}/manifests/v1 HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: 0\r\n\r\n"),
+        format!("POST /v2/{repo}/blobs/uploads/ HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: -1\r\n\r\n"),
+        format!("POST /v2/{repo}/blobs/uploads/ HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: 99999999999999999999999\r\n\r\n"),
         "NOT HTTP AT ALL\r\n\r\n".to_string(),
     ];
     for c in cases {
@@ -396,6 +397,7 @@ async fn refused_request_with_unread_body_keeps_the_connection_honest() {
     let server = TestServer::start().await;
     let reg = server.registry();
     let host = server.host();
+    let auth = server.raw_auth_lines();
     let body = random_bytes(32 * 1024);
     let loc = reg.start_upload("robust/keepalive").await;
     let loc_path = loc
@@ -405,15 +407,15 @@ async fn refused_request_with_unread_body_keeps_the_connection_honest() {
     let cases = [
         (
             "out-of-order PATCH (416)",
-            format!("PATCH {loc_path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Range: 100-{}\r\nContent-Length: {}\r\n\r\n", 100 + body.len() - 1, body.len()),
+            format!("PATCH {loc_path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/octet-stream\r\nContent-Range: 100-{}\r\nContent-Length: {}\r\n\r\n", 100 + body.len() - 1, body.len()),
         ),
         (
             "PATCH to an unknown session (404)",
-            format!("PATCH /v2/robust/keepalive/blobs/uploads/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n", body.len()),
+            format!("PATCH /v2/robust/keepalive/blobs/uploads/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n", body.len()),
         ),
         (
             "single POST to an invalid name (400)",
-            format!("POST /v2/Invalid/blobs/uploads/?digest={} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n", sha256(&body), body.len()),
+            format!("POST /v2/Invalid/blobs/uploads/?digest={} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n", sha256(&body), body.len()),
         ),
     ];
     let mut failures = vec![];
@@ -436,7 +438,7 @@ async fn refused_request_with_unread_body_keeps_the_connection_honest() {
             continue;
         }
         let wrote = s
-            .write_all(format!("GET /v2/ HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+            .write_all(format!("GET /v2/ HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n").as_bytes())
             .await
             .is_ok();
         let next = if wrote {
@@ -457,28 +459,43 @@ async fn refused_request_with_unread_body_keeps_the_connection_honest() {
 
 #[tokio::test]
 async fn large_refused_chunk_is_answered_not_reset() {
-    // spec: an out-of-order chunk "MUST" get a 416. A client sending a
-    // multi-MiB chunk only sees that answer if the server does not reset
-    // the connection under it (closing with unread request bytes makes the
-    // kernel send RST, and the client's write fails before it reads the
-    // response). Docker and containerd send chunks of this size.
+    // spec: an out-of-order chunk "MUST" get a 416. A client that sends
+    // the whole request before reading (Python's http.client, curl without
+    // Expect, many scripts) only sees it if the server closes gracefully.
+    // RFC 9112 §9.6: "If a server performs an immediate close of a TCP
+    // connection, there is a significant risk that the client will not be
+    // able to read the last HTTP response ... servers typically close a
+    // connection in stages": half-close, keep reading until the client is
+    // done, then close. Closing with unread request bytes makes the kernel
+    // send RST and the 416 is lost. This client writes everything, then reads.
     let server = TestServer::start().await;
-    let reg = server.registry_fresh_connections();
+    let reg = server.registry();
     let loc = reg.start_upload("robust/big-416").await;
+    let loc_path = loc
+        .strip_prefix(&server.base_url())
+        .unwrap_or(&loc)
+        .to_string();
+    let host = server.host();
     let chunk = random_bytes(8 * 1024 * 1024);
+    let auth = server.raw_auth_lines();
     let mut outcomes = vec![];
     for _ in 0..3 {
-        let r = reg
-            .req(Method::PATCH, &loc)
-            .header("Content-Type", "application/octet-stream")
-            .header("Content-Range", &format!("1000-{}", 1000 + chunk.len() - 1))
-            .body(chunk.clone())
-            .try_send()
-            .await;
-        outcomes.push(match r {
-            Ok(r) => format!("{}", r.status.as_u16()),
-            Err(e) => format!("transport error: {e}"),
-        });
+        let mut s = TcpStream::connect(&host).await.expect("connect");
+        let mut req = format!(
+            "PATCH {loc_path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/octet-stream\r\nContent-Range: 1000-{}\r\nContent-Length: {}\r\n\r\n",
+            1000 + chunk.len() - 1,
+            chunk.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&chunk);
+        let outcome = match s.write_all(&req).await {
+            Err(e) => format!("connection torn down while sending the chunk: {e}"),
+            Ok(()) => match read_response(&mut s).await {
+                Some((status, _, _)) => status.to_string(),
+                None => "connection closed without an answer".to_string(),
+            },
+        };
+        outcomes.push(outcome);
     }
     assert!(
         outcomes.iter().all(|o| o == "416"),

@@ -112,7 +112,10 @@ async fn route_request(
     };
     let granted = match state.gate.check(&ctx, &required).await {
         Ok(g) => g,
-        Err(refusal) => return Ok(refusal),
+        Err(refusal) => {
+            crate::body::drain(body).await;
+            return Ok(refusal);
+        }
     };
 
     let head = method == Method::HEAD;

@@ -123,6 +123,19 @@ pub(super) async fn patch(
     body: Body,
 ) -> ApiResult {
     let range = parse_content_range(headers)?;
+    if let Some((start, _)) = range {
+        // Refuse an out-of-order chunk before reading it, then drain it so
+        // the 416 reaches the client.
+        let current = state.registry.upload_status(repo, id).await?;
+        if start != current.size {
+            crate::body::drain(body).await;
+            return Err(with_location(
+                berth_store::StoreError::UploadRange { size: current.size }.into(),
+                repo,
+                id,
+            ));
+        }
+    }
     let up = state
         .registry
         .append_upload(repo, id, range, request_stream(body))

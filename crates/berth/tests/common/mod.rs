@@ -7,9 +7,9 @@
 //! Authentication: everything that knows how a test client proves who it is
 //! lives in this file — [`TestServer::client`] (reqwest),
 //! [`TestServer::skopeo_auth_args`] (skopeo), [`TestServer::interop_env`]
-//! (oras-py scripts) and [`TestServer::oci_client_auth`] (oci-client). Today `berth serve` runs without
-//! authentication, so these add nothing; when auth lands only this file
-//! changes.
+//! (oras-py scripts), [`TestServer::oci_client_auth`] (oci-client) and
+//! [`TestServer::raw_auth_lines`] (hand-written HTTP). They all present the
+//! Owner that `berth serve` bootstraps from `BERTH_BOOTSTRAP_PASSWORD`.
 
 #![allow(dead_code)]
 
@@ -117,6 +117,15 @@ impl TestServer {
         h
     }
 
+    /// [`TestServer::auth_headers`] as raw HTTP/1.1 header lines (each
+    /// ending in CRLF), for tests that write requests by hand.
+    pub fn raw_auth_lines(&self) -> String {
+        self.auth_headers()
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\r\n", v.to_str().expect("ascii header")))
+            .collect()
+    }
+
     /// Extra skopeo flags that authenticate against this server: an
     /// `--authfile` naming the bootstrap Owner (works for every subcommand;
     /// skopeo then follows the token flow).
@@ -197,6 +206,12 @@ impl TestServer {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(self.log_dir.path())
             .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
+        // Only the server's own output (the directory also holds client
+        // credential files).
+        entries.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("run-"))
+        });
         entries.sort();
         for path in entries {
             let mut s = String::new();

@@ -1,0 +1,268 @@
+//! The management REST API: `/api/v1/...` JSON endpoints over the identity
+//! repository and the registry store, with an OpenAPI 3 document generated
+//! from these handlers at `GET /api/v1/openapi.json`.
+//!
+//! * Authentication ([`authn`]): a directory token as `Bearer`, or `Basic`
+//!   with directory credentials. 401 carries a challenge naming the
+//!   directory token endpoint.
+//! * Authorization: [`berth_auth::authorize::authorize_management`] — Reader
+//!   reads, Contributor and Owner write, only Owner manages role
+//!   assignments. The admin account and repository tokens have no rights.
+//! * Errors ([`error`]): `{"errors":[{"code","message","field"}]}`.
+//! * Secrets are returned only by the request that created them.
+
+pub mod admin;
+pub mod authn;
+pub mod error;
+pub mod groups;
+pub mod network_rules;
+pub mod registry;
+pub mod repositories;
+pub mod role_assignments;
+pub mod scope_maps;
+pub mod service_principals;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use berth_store::identity::SecretInfo;
+use berth_store::Registry;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use self::error::{MgmtError, MgmtResult};
+use crate::auth::AuthService;
+
+/// State of the management handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// Identity layer (repository, authenticator, token service).
+    pub auth: Arc<AuthService>,
+    /// Repository storage.
+    pub registry: Arc<Registry>,
+}
+
+/// A stored secret as the API shows it: its name and expiry, never the hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretView {
+    /// `password`, `password1`, `password2` or a client secret's id.
+    pub name: String,
+    /// Unix seconds after which it no longer works.
+    pub expires_at: Option<u64>,
+    /// When it was set, unix milliseconds.
+    pub created_at: i64,
+}
+
+impl From<SecretInfo> for SecretView {
+    fn from(s: SecretInfo) -> Self {
+        SecretView {
+            name: s.name,
+            expires_at: s.expires_at,
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// Hash a secret with argon2id on a blocking thread.
+pub(crate) async fn hash_secret(state: &ApiState, secret: &str) -> MgmtResult<String> {
+    let hasher = state.auth.authenticator.hasher().clone();
+    let secret = secret.to_string();
+    tokio::task::spawn_blocking(move || hasher.hash(&secret))
+        .await
+        .map_err(MgmtError::internal)?
+        .map_err(MgmtError::internal)
+}
+
+/// Longest accepted secret validity, days (ten years).
+const MAX_EXPIRATION_DAYS: u64 = 3650;
+
+/// Unix seconds `days` from now; `None` when `days` is `None`.
+pub(crate) fn expiry(state: &ApiState, days: Option<u64>, field: &str) -> MgmtResult<Option<u64>> {
+    match days {
+        None => Ok(None),
+        Some(d) if (1..=MAX_EXPIRATION_DAYS).contains(&d) => {
+            Ok(Some(state.auth.clock.now() + d * 86400))
+        }
+        Some(_) => Err(MgmtError::invalid(
+            field,
+            format!("{field} must be between 1 and {MAX_EXPIRATION_DAYS} days"),
+        )),
+    }
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "berth management API", version = "1"),
+    paths(
+        users::create, users::list, users::show, users::update, users::delete,
+        groups::create, groups::list, groups::show, groups::delete,
+        groups::add_member, groups::remove_member,
+        service_principals::create, service_principals::list, service_principals::show,
+        service_principals::delete, service_principals::reset,
+        service_principals::add_secret, service_principals::remove_secret,
+        admin::show, admin::enable, admin::disable, admin::renew,
+        tokens::create, tokens::list, tokens::show, tokens::update, tokens::generate,
+        tokens::delete,
+        scope_maps::create, scope_maps::replace, scope_maps::list, scope_maps::show,
+        scope_maps::delete,
+        role_assignments::create, role_assignments::list, role_assignments::delete,
+        network_rules::show, network_rules::add, network_rules::remove,
+        registry::show, registry::update,
+        repositories::list, repositories::tags, repositories::manifests,
+        repositories::untag, repositories::delete_manifest, repositories::delete_repository,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorItem)),
+    modifiers(&SecurityAddon),
+    security(("bearer" = []), ("basic" = []))
+)]
+pub struct ApiDoc;
+
+/// Declares the Bearer and Basic security schemes.
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("a directory token from POST /directory/token"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The management API's routes.
+pub fn routes(auth: Arc<AuthService>, registry: Arc<Registry>) -> Router {
+    use axum::routing::{any, delete};
+    let state = ApiState { auth, registry };
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/users", post(users::create).get(users::list))
+        .route(
+            "/api/v1/users/{name}",
+            get(users::show).patch(users::update).delete(users::delete),
+        )
+        .route("/api/v1/groups", post(groups::create).get(groups::list))
+        .route(
+            "/api/v1/groups/{name}",
+            get(groups::show).delete(groups::delete),
+        )
+        .route("/api/v1/groups/{name}/members", post(groups::add_member))
+        .route(
+            "/api/v1/groups/{name}/members/{user}",
+            delete(groups::remove_member),
+        )
+        .route(
+            "/api/v1/service-principals",
+            post(service_principals::create).get(service_principals::list),
+        )
+        .route(
+            "/api/v1/service-principals/{app_id}",
+            get(service_principals::show).delete(service_principals::delete),
+        )
+        .route(
+            "/api/v1/service-principals/{app_id}/credentials/reset",
+            post(service_principals::reset),
+        )
+        .route(
+            "/api/v1/service-principals/{app_id}/credentials",
+            post(service_principals::add_secret),
+        )
+        .route(
+            "/api/v1/service-principals/{app_id}/credentials/{secret_id}",
+            delete(service_principals::remove_secret),
+        )
+        .route("/api/v1/admin", get(admin::show))
+        .route("/api/v1/admin/enable", post(admin::enable))
+        .route("/api/v1/admin/disable", post(admin::disable))
+        .route("/api/v1/admin/renew", post(admin::renew))
+        .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
+        .route(
+            "/api/v1/tokens/{name}",
+            get(tokens::show)
+                .patch(tokens::update)
+                .delete(tokens::delete),
+        )
+        .route(
+            "/api/v1/tokens/{name}/credentials/generate",
+            post(tokens::generate),
+        )
+        .route(
+            "/api/v1/scope-maps",
+            post(scope_maps::create).get(scope_maps::list),
+        )
+        .route(
+            "/api/v1/scope-maps/{name}",
+            get(scope_maps::show)
+                .put(scope_maps::replace)
+                .delete(scope_maps::delete),
+        )
+        .route(
+            "/api/v1/role-assignments",
+            post(role_assignments::create).get(role_assignments::list),
+        )
+        .route(
+            "/api/v1/role-assignments/{id}",
+            delete(role_assignments::delete),
+        )
+        .route(
+            "/api/v1/network-rules",
+            get(network_rules::show).post(network_rules::add),
+        )
+        .route(
+            "/api/v1/network-rules/{cidr}",
+            delete(network_rules::remove),
+        )
+        .route(
+            "/api/v1/registry",
+            get(registry::show).patch(registry::update),
+        )
+        .route("/api/v1/repositories", get(repositories::list))
+        .route(
+            "/api/v1/repositories/{*rest}",
+            get(repositories::dispatch_get).delete(repositories::dispatch_delete),
+        )
+        .route("/api/v1/{*rest}", any(not_found))
+        .with_state(state)
+        .layer(axum::middleware::from_fn(method_guard))
+}
+
+/// Unknown paths under `/api/v1` answer 404 in the API's error shape.
+async fn not_found() -> MgmtError {
+    MgmtError::not_found("no such management API endpoint")
+}
+
+/// A method the route does not serve is a 405 from axum; give it the API's
+/// error shape.
+async fn method_guard(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        let mut e = MgmtError::not_found("method not allowed on this endpoint").into_response();
+        *e.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+        return e;
+    }
+    resp
+}

@@ -1,0 +1,127 @@
+//! `/api/v1/registry`: registry-wide settings.
+
+use axum::extract::State;
+use axum::Json;
+use berth_auth::authorize::ManagementAction;
+use berth_store::identity::{NetworkAction, RegistryConfig};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::authn::Caller;
+use super::error::{ErrorBody, JsonBody, MgmtError, MgmtResult};
+use super::ApiState;
+
+/// Registry settings.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryView {
+    /// Registry name (the admin account's username).
+    pub name: String,
+    /// The login server (`host[:port]`).
+    pub login_server: String,
+    /// Anonymous pull of every repository.
+    pub anonymous_pull_enabled: bool,
+    /// Network default action: `Allow` or `Deny`.
+    pub default_action: String,
+    /// Access-token lifetime, seconds.
+    pub access_token_ttl_seconds: u64,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_token_ttl_seconds: u64,
+    /// Identity (directory) token lifetime, seconds.
+    pub identity_token_ttl_seconds: u64,
+}
+
+/// `PATCH /api/v1/registry`: only the fields given change. New token
+/// lifetimes apply to tokens issued after the next server start.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateRegistry {
+    /// Anonymous pull of every repository.
+    pub anonymous_pull_enabled: Option<bool>,
+    /// `Allow` or `Deny`.
+    pub default_action: Option<String>,
+    /// Access-token lifetime, seconds (60 .. one year).
+    pub access_token_ttl_seconds: Option<u64>,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_token_ttl_seconds: Option<u64>,
+    /// Identity-token lifetime, seconds.
+    pub identity_token_ttl_seconds: Option<u64>,
+}
+
+/// Shortest accepted token lifetime, seconds.
+const MIN_TTL: u64 = 60;
+/// Longest accepted token lifetime: one year (366 days).
+const MAX_TTL: u64 = 366 * 86400;
+
+fn view(state: &ApiState, c: RegistryConfig) -> RegistryView {
+    RegistryView {
+        name: state.auth.settings.registry_name.clone(),
+        login_server: state.auth.settings.login_server.clone(),
+        anonymous_pull_enabled: c.anonymous_pull,
+        default_action: c.default_action.to_string(),
+        access_token_ttl_seconds: c.access_token_ttl_secs,
+        refresh_token_ttl_seconds: c.refresh_token_ttl_secs,
+        identity_token_ttl_seconds: c.identity_token_ttl_secs,
+    }
+}
+
+/// Show the settings.
+#[utoipa::path(get, path = "/api/v1/registry", tag = "registry",
+    responses((status = 200, body = RegistryView)))]
+pub async fn show(State(state): State<ApiState>, caller: Caller) -> MgmtResult<Json<RegistryView>> {
+    caller.require(ManagementAction::Read)?;
+    let c = state.auth.repo.registry_config().await?;
+    Ok(Json(view(&state, c)))
+}
+
+/// Change settings.
+#[utoipa::path(patch, path = "/api/v1/registry", tag = "registry", request_body = UpdateRegistry,
+    responses((status = 200, body = RegistryView), (status = 400, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<UpdateRegistry>,
+) -> MgmtResult<Json<RegistryView>> {
+    caller.require(ManagementAction::ChangePolicies)?;
+    let mut c = state.auth.repo.registry_config().await?;
+    if let Some(v) = req.anonymous_pull_enabled {
+        c.anonymous_pull = v;
+    }
+    if let Some(a) = &req.default_action {
+        c.default_action = a
+            .parse::<NetworkAction>()
+            .map_err(|e| MgmtError::from(e).field("defaultAction"))?;
+    }
+    let ttls = [
+        (
+            req.access_token_ttl_seconds,
+            &mut c.access_token_ttl_secs,
+            "accessTokenTtlSeconds",
+        ),
+        (
+            req.refresh_token_ttl_seconds,
+            &mut c.refresh_token_ttl_secs,
+            "refreshTokenTtlSeconds",
+        ),
+        (
+            req.identity_token_ttl_seconds,
+            &mut c.identity_token_ttl_secs,
+            "identityTokenTtlSeconds",
+        ),
+    ];
+    for (new, slot, field) in ttls {
+        if let Some(v) = new {
+            if !(MIN_TTL..=MAX_TTL).contains(&v) {
+                return Err(MgmtError::invalid(
+                    field,
+                    format!("{field} must be between {MIN_TTL} and {MAX_TTL} seconds"),
+                ));
+            }
+            *slot = v;
+        }
+    }
+    c.validate()?;
+    state.auth.repo.update_registry_config(&c).await?;
+    state.auth.policy_changed();
+    Ok(Json(view(&state, c)))
+}
