@@ -8,7 +8,6 @@ mod common;
 
 use base64::Engine as _;
 use common::*;
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const NULL_USER: &str = "00000000-0000-0000-0000-000000000000";
