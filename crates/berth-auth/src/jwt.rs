@@ -720,22 +720,7 @@ impl TokenService {
         subject: &str,
         access: Vec<ResourceActions>,
     ) -> Result<IssuedToken, KeyError> {
-        let now = self.clock.now();
-        let jti = new_jti();
-        let claims = AccessClaims {
-            jti: jti.clone(),
-            sub: subject.to_string(),
-            nbf: now,
-            exp: now + self.config.access_ttl,
-            iat: now,
-            iss: self.config.issuer.clone(),
-            aud: Audience::One(self.config.audience.clone()),
-            access,
-            grant_type: None,
-            principal: None,
-            generation: None,
-        };
-        self.issued(&claims, jti, now, self.config.access_ttl)
+        self.issue_access_claims(subject, access, None, None)
     }
 
     /// Issue an access token that also names the identity and its
@@ -747,6 +732,16 @@ impl TokenService {
         access: Vec<ResourceActions>,
         principal: PrincipalRef,
         generation: u64,
+    ) -> Result<IssuedToken, KeyError> {
+        self.issue_access_claims(subject, access, Some(principal), Some(generation))
+    }
+
+    fn issue_access_claims(
+        &self,
+        subject: &str,
+        access: Vec<ResourceActions>,
+        principal: Option<PrincipalRef>,
+        generation: Option<u64>,
     ) -> Result<IssuedToken, KeyError> {
         let now = self.clock.now();
         let jti = new_jti();
@@ -760,8 +755,8 @@ impl TokenService {
             aud: Audience::One(self.config.audience.clone()),
             access,
             grant_type: None,
-            principal: Some(principal),
-            generation: Some(generation),
+            principal,
+            generation,
         };
         self.issued(&claims, jti, now, self.config.access_ttl)
     }
