@@ -200,7 +200,8 @@ impl AuthService {
             }
             Err(AuthenticateError::Store(e)) => return Err(internal(e)),
         };
-        let policy = load_policy_context(&self.repo, &authenticated.principal)
+        let policy = self
+            .cached_policy(&authenticated.principal, authenticated.generation)
             .await
             .map_err(internal)?;
         self.decide(&authenticated.principal, &policy, required)?;
@@ -239,19 +240,17 @@ impl AuthService {
                 self.challenge_for(required, ChallengeError::InvalidToken),
             )
         };
+        let tokens = self.token_service();
         let claims = match self.live.verified(token) {
             Some(c) => c,
             None => {
-                let c = self
-                    .token_service()
-                    .verify_access(token)
-                    .map_err(|f| invalid(&f))?;
+                let c = tokens.verify_access(token).map_err(|f| invalid(&f))?;
                 self.live.remember_verified(token, &c);
                 c
             }
         };
         let now = self.clock.now();
-        let leeway = self.token_service().config().leeway;
+        let leeway = tokens.config().leeway;
         if let Err(f) = berth_auth::jwt::check_times(now, claims.nbf, claims.exp, leeway) {
             return Err(invalid(&f));
         }
@@ -295,6 +294,26 @@ impl AuthService {
             access_detail(required),
             challenge,
         ))
+    }
+
+    /// The policy of a principal that just authenticated with Basic, from
+    /// the same live cache bearer tokens use, so a client sending Basic on
+    /// every request does not cost a policy read per request.
+    async fn cached_policy(
+        &self,
+        principal: &Principal,
+        generation: u64,
+    ) -> Result<PolicyContext, berth_store::StoreError> {
+        let key = format!("{}#{generation}", principal.reference());
+        if let Some(Ok((cached, policy))) = self.live.principal(&key) {
+            if cached == *principal {
+                return Ok(policy);
+            }
+        }
+        let policy = load_policy_context(&self.repo, principal).await?;
+        self.live
+            .remember_principal(key, Ok((principal.clone(), policy.clone())));
+        Ok(policy)
     }
 
     /// The principal a token names, as it is now (cached for
