@@ -8,7 +8,7 @@ use berth_store::ByteStream;
 use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
 
-/// Size of the chunks a blob is read and sent in.
+/// Size of the chunks a blob is read and sent in when it cannot be mapped.
 const READ_CHUNK: usize = 1024 * 1024;
 
 /// Most bytes of an unwanted request body read (and discarded) before a
@@ -41,44 +41,128 @@ pub fn request_stream(body: Body) -> ByteStream {
     Box::pin(body.into_data_stream().map_err(std::io::Error::other))
 }
 
-/// Stream `len` bytes of `file` from `offset`. A dedicated blocking thread
-/// reads ahead in 1 MiB chunks while the connection sends.
+/// Stream `len` bytes of `file` from `offset`.
+///
+/// The region is memory-mapped and handed to the connection as slices of
+/// the mapping, so the kernel copies page-cache pages straight into the
+/// socket: no read into a userspace buffer, no buffer to zero or allocate
+/// per chunk. A blocking thread walks ahead of the sender and touches every
+/// page of the next slice, so page faults (and any disk reads behind them)
+/// happen there and never stall an async worker. When the file cannot be
+/// mapped (a filesystem without mmap), it falls back to reading ahead into
+/// buffers on the same thread.
+///
+/// Safety of the mapping rests on one invariant of the blob store: a
+/// committed blob file is never written to or truncated in place (commits
+/// rename a finished upload over the path; deletes unlink), so a mapped
+/// region never shrinks under the reader.
 pub fn file_body(file: std::fs::File, offset: u64, len: u64) -> Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let mut file = file;
-        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+    if len == 0 {
+        return Body::empty();
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(MAPPED_AHEAD);
+    tokio::task::spawn_blocking(move || match map_region(&file, offset, len) {
+        Ok(mapped) => send_mapped(mapped, &tx),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             let _ = tx.blocking_send(Err(e));
-            return;
         }
-        let mut left = len;
-        while left > 0 {
-            let want = READ_CHUNK.min(left as usize);
-            let mut buf = BytesMut::zeroed(want);
-            match file.read(&mut buf[..]) {
-                Ok(0) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "blob file shorter than recorded",
-                    )));
-                    return;
-                }
-                Ok(n) => {
-                    buf.truncate(n);
-                    left -= n as u64;
-                    if tx.blocking_send(Ok(buf.freeze())).is_err() {
-                        return; // client went away
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-        }
+        Err(_) => send_read_ahead(file, offset, len, &tx),
     });
     Body::from_stream(tokio_stream_from(rx))
+}
+
+/// Size of the slices a mapped blob is sent in.
+const MAPPED_CHUNK: usize = 4 * 1024 * 1024;
+/// Slices touched ahead of the one being sent.
+const MAPPED_AHEAD: usize = 2;
+
+/// Map `len` bytes of `file` from `offset`, read-only. A file shorter than
+/// the region is refused with `UnexpectedEof` (touching a mapped page past
+/// the end of a file would kill the process with SIGBUS).
+fn map_region(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<Bytes> {
+    let size = file.metadata()?.len();
+    if offset.checked_add(len).is_none_or(|end| end > size) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "blob file shorter than recorded",
+        ));
+    }
+    let len = usize::try_from(len).map_err(std::io::Error::other)?;
+    // SAFETY: committed blob files are immutable (see `file_body`): nothing
+    // writes to or truncates them while they are mapped.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .map(file)?
+    };
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(Bytes::from_owner(map))
+}
+
+/// Send a mapped region in slices, faulting each slice in before it goes.
+fn send_mapped(mapped: Bytes, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+    let mut at = 0;
+    while at < mapped.len() {
+        let end = (at + MAPPED_CHUNK).min(mapped.len());
+        let slice = mapped.slice(at..end);
+        touch_pages(&slice);
+        if tx.blocking_send(Ok(slice)).is_err() {
+            return; // client went away
+        }
+        at = end;
+    }
+}
+
+/// Read one byte of every page so the page is resident and mapped before
+/// the async sender reaches it.
+fn touch_pages(slice: &[u8]) {
+    const PAGE: usize = 4096;
+    let mut sum = 0u8;
+    for i in (0..slice.len()).step_by(PAGE) {
+        sum = sum.wrapping_add(slice[i]);
+    }
+    std::hint::black_box(sum);
+}
+
+/// The fallback: read ahead in 1 MiB buffers.
+fn send_read_ahead(
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) {
+    let mut file = file;
+    if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+        let _ = tx.blocking_send(Err(e));
+        return;
+    }
+    let mut left = len;
+    while left > 0 {
+        let want = READ_CHUNK.min(left as usize);
+        let mut buf = BytesMut::zeroed(want);
+        match file.read(&mut buf[..]) {
+            Ok(0) => {
+                let _ = tx.blocking_send(Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "blob file shorter than recorded",
+                )));
+                return;
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                left -= n as u64;
+                if tx.blocking_send(Ok(buf.freeze())).is_err() {
+                    return; // client went away
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    }
 }
 
 fn tokio_stream_from(
