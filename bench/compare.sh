@@ -13,6 +13,8 @@
 #   --out DIR   where results go (default /tmp/berth-compare-results-<time>)
 #   --report-only DIR   re-render the tables from the JSON files in DIR
 #   --berth-bin PATH    use this berth binary instead of building one
+# Data directories live under $TMPDIR (default /tmp); TMPDIR=/dev/shm puts
+# both registries on tmpfs, taking the disk out of the comparison.
 # Results: a table on stdout, and $OUT/results.md + one JSON report per run.
 #
 # Every server this script starts is stopped by PID on exit.
@@ -160,7 +162,7 @@ if [ "$ONLY" != distribution ] && ! "$BERTH" serve --help 2>/dev/null | grep -q 
 fi
 
 # --- servers -----------------------------------------------------------------
-TMP="$(mktemp -d /tmp/berth-compare.XXXXXX)"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/berth-compare.XXXXXX")"
 [ -n "$OUT" ] || OUT="/tmp/berth-compare-results-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 PIDS=()
