@@ -61,35 +61,64 @@ pub fn file_body(file: std::fs::File, offset: u64, len: u64) -> Body {
         return Body::empty();
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(MAPPED_AHEAD);
-    tokio::task::spawn_blocking(move || match map_region(&file, offset, len) {
-        Ok(mapped) => send_mapped(mapped, &tx),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            let _ = tx.blocking_send(Err(e));
-        }
-        Err(_) => send_read_ahead(file, offset, len, &tx),
-    });
+    tokio::task::spawn_blocking(move || send_mapped(file, offset, len, &tx));
     Body::from_stream(tokio_stream_from(rx))
 }
 
-/// Size of the slices a mapped blob is sent in.
-const MAPPED_CHUNK: usize = 4 * 1024 * 1024;
-/// Slices touched ahead of the one being sent.
+/// Size of the slices a mapped blob is sent in. Each slice is its own
+/// mapping, unmapped once the connection has sent it, so a pull keeps at
+/// most a few slices mapped (and counted in the process's RSS), however
+/// large the blob.
+const MAPPED_CHUNK: u64 = 4 * 1024 * 1024;
+/// Slices prepared ahead of the one being sent.
 const MAPPED_AHEAD: usize = 2;
 
-/// Map `len` bytes of `file` from `offset`, read-only. A file shorter than
-/// the region is refused with `UnexpectedEof` (touching a mapped page past
-/// the end of a file would kill the process with SIGBUS).
-fn map_region(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<Bytes> {
-    let size = file.metadata()?.len();
+/// Send `len` bytes of `file` from `offset` as mapped slices, faulting each
+/// one in before it goes; fall back to buffered reads if mapping fails.
+fn send_mapped(
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) {
+    // Touching a mapped page past the end of a file kills the process with
+    // SIGBUS, so a file shorter than the region is refused up front.
+    let size = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+    };
     if offset.checked_add(len).is_none_or(|end| end > size) {
-        return Err(std::io::Error::new(
+        let _ = tx.blocking_send(Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
             "blob file shorter than recorded",
-        ));
+        )));
+        return;
     }
+    let end = offset + len;
+    let mut at = offset;
+    while at < end {
+        let n = MAPPED_CHUNK.min(end - at);
+        let slice = match map_region(&file, at, n) {
+            Ok(slice) => slice,
+            Err(_) => return send_read_ahead(file, at, end - at, tx),
+        };
+        touch_pages(&slice);
+        if tx.blocking_send(Ok(slice)).is_err() {
+            return; // client went away
+        }
+        at += n;
+    }
+}
+
+/// Map `len` bytes of `file` from `offset`, read-only.
+fn map_region(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<Bytes> {
     let len = usize::try_from(len).map_err(std::io::Error::other)?;
-    // SAFETY: committed blob files are immutable (see `file_body`): nothing
-    // writes to or truncates them while they are mapped.
+    // SAFETY: committed blob files are immutable (see `file_body`) and the
+    // caller checked the file covers the region, so no mapped page can
+    // disappear under the reader.
     let map = unsafe {
         memmap2::MmapOptions::new()
             .offset(offset)
@@ -98,20 +127,6 @@ fn map_region(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<By
     };
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(Bytes::from_owner(map))
-}
-
-/// Send a mapped region in slices, faulting each slice in before it goes.
-fn send_mapped(mapped: Bytes, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
-    let mut at = 0;
-    while at < mapped.len() {
-        let end = (at + MAPPED_CHUNK).min(mapped.len());
-        let slice = mapped.slice(at..end);
-        touch_pages(&slice);
-        if tx.blocking_send(Ok(slice)).is_err() {
-            return; // client went away
-        }
-        at = end;
-    }
 }
 
 /// Read one byte of every page so the page is resident and mapped before
