@@ -133,19 +133,46 @@ pub async fn directory(ctx: &mut Ctx) -> Vec<Finding> {
     if let Some(f) = answer.throttled(DIRECTORY) {
         return vec![f];
     }
-    if answer.status == 200 {
+    if answer.status == 200 && !sp {
         if let Some(t) = token_field(&answer, "access_token") {
             ctx.identity_token = Some(t);
-            let who = if sp {
-                "service principal"
-            } else {
-                "directory user"
-            };
             return vec![Finding::ok(
                 DIRECTORY,
-                format!("{who} {username:?} logged in (directory token)"),
+                format!("directory user {username:?} logged in (directory token)"),
             )];
         }
+    }
+    if answer.status == 200 && sp {
+        // berth exchanges only users' directory tokens; service principals
+        // log in to the registry with app id and secret, as docker does.
+        return match docker_login(ctx, &username, &password).await {
+            Ok(a) if a.status == 200 => match token_field(&a, "refresh_token") {
+                Some(t) => {
+                    ctx.refresh_token = Some(t);
+                    vec![Finding::ok(
+                        DIRECTORY,
+                        format!("service principal {username:?} logged in (directory token; registry login with app id and secret)"),
+                    )]
+                }
+                None => vec![Finding::problem(
+                    DIRECTORY,
+                    "CONNECTIVITY_AAD_LOGIN_ERROR",
+                    "the token endpoint returned no refresh token for the service principal",
+                )],
+            },
+            Ok(a) => vec![a.throttled(DIRECTORY).unwrap_or_else(|| {
+                Finding::problem(
+                    DIRECTORY,
+                    "CONNECTIVITY_AAD_LOGIN_ERROR",
+                    format!("registry login with app id and secret → {}", a.describe()),
+                )
+            })],
+            Err(e) => vec![Finding::problem(
+                DIRECTORY,
+                "CONNECTIVITY_AAD_LOGIN_ERROR",
+                format!("GET {} failed: {e}", ctx.token_url()),
+            )],
+        };
     }
     let directory_refusal = answer.describe();
     if sp {
