@@ -322,6 +322,23 @@ fn expect_http(row: &Row, status: u16, body: &Value) {
     );
 }
 
+/// `POST /directory/token` with the password grant.
+async fn directory_login(server: &TestServer, user: &str, password: &str) -> (u16, Value) {
+    answer(
+        plain()
+            .post(format!("{}/directory/token", server.base_url()))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("directory token"),
+    )
+    .await
+}
+
 /// The management API as the bootstrapped Owner.
 struct Api<'a> {
     server: &'a TestServer,
@@ -330,19 +347,7 @@ struct Api<'a> {
 
 impl<'a> Api<'a> {
     async fn new(server: &'a TestServer) -> Api<'a> {
-        let (status, body) = answer(
-            plain()
-                .post(format!("{}/directory/token", server.base_url()))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("username", OWNER_USER),
-                    ("password", OWNER_PASSWORD),
-                ])
-                .send()
-                .await
-                .expect("directory token"),
-        )
-        .await;
+        let (status, body) = directory_login(server, OWNER_USER, OWNER_PASSWORD).await;
         assert_eq!(status, 200, "{body}");
         Api {
             server,
@@ -374,6 +379,21 @@ impl<'a> Api<'a> {
 
     async fn patch(&self, path: &str, body: Value) -> Value {
         self.send(reqwest::Method::PATCH, path, body).await
+    }
+
+    /// A repository-scoped token that may only pull `repository`
+    /// (`content/read`); returns its password1.
+    async fn pull_token(&self, name: &str, repository: &str) -> String {
+        let created = self
+            .post(
+                "/tokens",
+                json!({"name": name, "repositories": [{"repository": repository, "actions": ["content/read"]}]}),
+            )
+            .await;
+        created["newPasswords"][0]["value"]
+            .as_str()
+            .expect("password1")
+            .to_string()
     }
 
     /// A directory user with a password, optionally with a registry-wide role.
@@ -526,19 +546,7 @@ async fn unknown_user_and_wrong_password_read_the_same() {
         (&UNKNOWN_USER, "ghost-user", "whatever-1"),
         (&WRONG_PASSWORD, OWNER_USER, "not-the-password"),
     ] {
-        let (status, body) = answer(
-            plain()
-                .post(format!("{}/directory/token", server.base_url()))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("username", user),
-                    ("password", password),
-                ])
-                .send()
-                .await
-                .expect("directory token"),
-        )
-        .await;
+        let (status, body) = directory_login(&server, user, password).await;
         expect_http(row, status, &body);
         let (status, body2) = answer(
             plain()
@@ -626,16 +634,7 @@ async fn service_principal_login_and_wrong_secret() {
 async fn disabled_repository_token() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;
-    let created = api
-        .post(
-            "/tokens",
-            json!({"name": "ci-token", "repositories": [{"repository": "app", "actions": ["content/read"]}]}),
-        )
-        .await;
-    let password = created["newPasswords"][0]["value"]
-        .as_str()
-        .expect("password1")
-        .to_string();
+    let password = api.pull_token("ci-token", "app").await;
     api.patch("/tokens/ci-token", json!({"status": "disabled"}))
         .await;
     let dir = empty_config_dir();
@@ -701,19 +700,7 @@ async fn user_without_a_role_is_refused_at_the_exchange() {
     );
     run.expect_row(&MISSING_ROLE);
 
-    let (_, body) = answer(
-        plain()
-            .post(format!("{}/directory/token", server.base_url()))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", "dave"),
-                ("password", "dave-password-1"),
-            ])
-            .send()
-            .await
-            .expect("directory token"),
-    )
-    .await;
+    let (_, body) = directory_login(&server, "dave", "dave-password-1").await;
     let identity = body["access_token"].as_str().expect("identity token");
     let (status, body) = answer(
         plain()
@@ -736,16 +723,7 @@ async fn user_without_a_role_is_refused_at_the_exchange() {
 async fn scope_map_without_push_is_named_by_the_permission_probe() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;
-    let created = api
-        .post(
-            "/tokens",
-            json!({"name": "reader-token", "repositories": [{"repository": "app", "actions": ["content/read"]}]}),
-        )
-        .await;
-    let password = created["newPasswords"][0]["value"]
-        .as_str()
-        .expect("password1")
-        .to_string();
+    let password = api.pull_token("reader-token", "app").await;
     let dir = empty_config_dir();
     let run = check_health(
         &[
@@ -1107,19 +1085,7 @@ async fn throttling_after_failed_logins() {
     api.user("frank", "frank-password-1", Some("AcrPull")).await;
     let mut last = (0, Value::Null);
     for _ in 0..22 {
-        last = answer(
-            plain()
-                .post(format!("{}/directory/token", server.base_url()))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("username", "frank"),
-                    ("password", "wrong"),
-                ])
-                .send()
-                .await
-                .expect("login"),
-        )
-        .await;
+        last = directory_login(&server, "frank", "wrong").await;
     }
     let dir = empty_config_dir();
     let run = check_health(

@@ -65,18 +65,40 @@ fn token_field(a: &Answer, field: &str) -> Option<String> {
     a.json()?[field].as_str().map(str::to_string)
 }
 
-/// Docker's login: `GET <realm>?service=…&offline_token=true` with Basic.
-async fn docker_login(ctx: &Ctx, user: &str, password: &str) -> Result<Answer, String> {
+/// Send; a transport failure or a 429 becomes the step's finding.
+async fn answer_or_finding(
+    request: reqwest::RequestBuilder,
+    check: &str,
+    code: &str,
+    what: String,
+) -> Result<Answer, Vec<Finding>> {
+    let answer = send(request)
+        .await
+        .map_err(|e| vec![Finding::problem(check, code, format!("{what} failed: {e}"))])?;
+    match answer.throttled(check) {
+        Some(f) => Err(vec![f]),
+        None => Ok(answer),
+    }
+}
+
+/// Docker's login: `GET <realm>?service=…&offline_token=true` with Basic;
+/// a transport failure or a 429 becomes the finding.
+async fn docker_login(ctx: &Ctx, user: &str, password: &str) -> Result<Answer, Vec<Finding>> {
     let service = ctx.service();
-    send(
-        ctx.http
-            .get(ctx.token_url())
-            .query(&[
-                ("service", service.as_str()),
-                ("offline_token", "true"),
-                ("client_id", "berth-check-health"),
-            ])
-            .basic_auth(user, Some(password)),
+    let request = ctx
+        .http
+        .get(ctx.token_url())
+        .query(&[
+            ("service", service.as_str()),
+            ("offline_token", "true"),
+            ("client_id", "berth-check-health"),
+        ])
+        .basic_auth(user, Some(password));
+    answer_or_finding(
+        request,
+        DIRECTORY,
+        "CONNECTIVITY_AAD_LOGIN_ERROR",
+        format!("GET {}", ctx.token_url()),
     )
     .await
 }
@@ -120,19 +142,17 @@ pub async fn directory(ctx: &mut Ctx) -> Vec<Finding> {
             ("password", &password),
         ]
     };
-    let answer = match send(ctx.http.post(&url).form(&form)).await {
+    let answer = match answer_or_finding(
+        ctx.http.post(&url).form(&form),
+        DIRECTORY,
+        "CONNECTIVITY_AAD_LOGIN_ERROR",
+        format!("POST {url}"),
+    )
+    .await
+    {
         Ok(a) => a,
-        Err(e) => {
-            return vec![Finding::problem(
-                DIRECTORY,
-                "CONNECTIVITY_AAD_LOGIN_ERROR",
-                format!("POST {url} failed: {e}"),
-            )]
-        }
+        Err(f) => return f,
     };
-    if let Some(f) = answer.throttled(DIRECTORY) {
-        return vec![f];
-    }
     if answer.status == 200 && !sp {
         if let Some(t) = token_field(&answer, "access_token") {
             ctx.identity_token = Some(t);
@@ -145,32 +165,22 @@ pub async fn directory(ctx: &mut Ctx) -> Vec<Finding> {
     if answer.status == 200 && sp {
         // berth exchanges only users' directory tokens; service principals
         // log in to the registry with app id and secret, as docker does.
-        return match docker_login(ctx, &username, &password).await {
-            Ok(a) if a.status == 200 => match token_field(&a, "refresh_token") {
-                Some(t) => {
-                    ctx.refresh_token = Some(t);
-                    vec![Finding::ok(
-                        DIRECTORY,
-                        format!("service principal {username:?} logged in (directory token; registry login with app id and secret)"),
-                    )]
-                }
-                None => vec![Finding::problem(
+        let a = match docker_login(ctx, &username, &password).await {
+            Ok(a) => a,
+            Err(f) => return f,
+        };
+        return match token_field(&a, "refresh_token").filter(|_| a.status == 200) {
+            Some(t) => {
+                ctx.refresh_token = Some(t);
+                vec![Finding::ok(
                     DIRECTORY,
-                    "CONNECTIVITY_AAD_LOGIN_ERROR",
-                    "the token endpoint returned no refresh token for the service principal",
-                )],
-            },
-            Ok(a) => vec![a.throttled(DIRECTORY).unwrap_or_else(|| {
-                Finding::problem(
-                    DIRECTORY,
-                    "CONNECTIVITY_AAD_LOGIN_ERROR",
-                    format!("registry login with app id and secret → {}", a.describe()),
-                )
-            })],
-            Err(e) => vec![Finding::problem(
+                    format!("service principal {username:?} logged in (directory token; registry login with app id and secret)"),
+                )]
+            }
+            None => vec![Finding::problem(
                 DIRECTORY,
                 "CONNECTIVITY_AAD_LOGIN_ERROR",
-                format!("GET {} failed: {e}", ctx.token_url()),
+                format!("registry login with app id and secret → {}", a.describe()),
             )],
         };
     }
@@ -190,17 +200,8 @@ pub async fn directory(ctx: &mut Ctx) -> Vec<Finding> {
     // log in at the token endpoint, as docker does.
     let docker = match docker_login(ctx, &username, &password).await {
         Ok(a) => a,
-        Err(e) => {
-            return vec![Finding::problem(
-                DIRECTORY,
-                "CONNECTIVITY_AAD_LOGIN_ERROR",
-                format!("GET {} failed: {e}", ctx.token_url()),
-            )]
-        }
+        Err(f) => return f,
     };
-    if let Some(f) = docker.throttled(DIRECTORY) {
-        return vec![f];
-    }
     if docker.status == 200 {
         if let Some(t) = token_field(&docker, "refresh_token") {
             ctx.refresh_token = Some(t);
@@ -241,19 +242,17 @@ pub async fn refresh(ctx: &mut Ctx) -> Vec<Finding> {
             ("service", service.as_str()),
             ("access_token", identity.as_str()),
         ];
-        let answer = match send(ctx.http.post(&url).form(&form)).await {
+        let answer = match answer_or_finding(
+            ctx.http.post(&url).form(&form),
+            REFRESH,
+            "CONNECTIVITY_REFRESH_TOKEN_ERROR",
+            format!("POST {url}"),
+        )
+        .await
+        {
             Ok(a) => a,
-            Err(e) => {
-                return vec![Finding::problem(
-                    REFRESH,
-                    "CONNECTIVITY_REFRESH_TOKEN_ERROR",
-                    format!("POST {url} failed: {e}"),
-                )]
-            }
+            Err(f) => return f,
         };
-        if let Some(f) = answer.throttled(REFRESH) {
-            return vec![f];
-        }
         return match token_field(&answer, "refresh_token").filter(|_| answer.status == 200) {
             Some(t) => {
                 ctx.refresh_token = Some(t);
@@ -278,19 +277,17 @@ pub async fn refresh(ctx: &mut Ctx) -> Vec<Finding> {
         ("refresh_token", refresh.as_str()),
     ];
     let url = ctx.token_url();
-    let answer = match send(ctx.http.post(&url).form(&form)).await {
+    let answer = match answer_or_finding(
+        ctx.http.post(&url).form(&form),
+        REFRESH,
+        "CONNECTIVITY_REFRESH_TOKEN_ERROR",
+        format!("POST {url}"),
+    )
+    .await
+    {
         Ok(a) => a,
-        Err(e) => {
-            return vec![Finding::problem(
-                REFRESH,
-                "CONNECTIVITY_REFRESH_TOKEN_ERROR",
-                format!("POST {url} failed: {e}"),
-            )]
-        }
+        Err(f) => return f,
     };
-    if let Some(f) = answer.throttled(REFRESH) {
-        return vec![f];
-    }
     if answer.status == 200 {
         return vec![Finding::ok(
             REFRESH,
@@ -346,23 +343,23 @@ pub async fn access(ctx: &mut Ctx) -> Vec<Finding> {
         }
         ctx.http.post(&url).form(&form)
     };
-    let answer = match send(request).await {
+    let answer = match answer_or_finding(
+        request,
+        ACCESS,
+        "CONNECTIVITY_ACCESS_TOKEN_ERROR",
+        url.clone(),
+    )
+    .await
+    {
         Ok(a) => a,
-        Err(e) => {
-            return vec![Finding::problem(
-                ACCESS,
-                "CONNECTIVITY_ACCESS_TOKEN_ERROR",
-                format!("{url} failed: {e}"),
-            )]
-        }
+        Err(f) => return f,
     };
-    if let Some(f) = answer.throttled(ACCESS) {
-        return vec![f];
-    }
     let token = token_field(&answer, "access_token").or_else(|| token_field(&answer, "token"));
     let Some(token) = token.filter(|_| answer.status == 200) else {
         let hint = if anonymous {
             " (no credentials, and anonymous pull is off)"
+        } else if !url.starts_with(&format!("{}/", ctx.base_url())) {
+            " (this token endpoint is the challenge's realm, which is not on the login server: see the realm check)"
         } else {
             ""
         };
@@ -382,22 +379,26 @@ pub async fn access(ctx: &mut Ctx) -> Vec<Finding> {
         )];
     }
     let v2 = format!("{}/v2/", ctx.base_url());
-    match send(ctx.http.get(&v2).bearer_auth(&token)).await {
-        Ok(a) if a.status == 200 => vec![Finding::ok(
+    let a = match answer_or_finding(
+        ctx.http.get(&v2).bearer_auth(&token),
+        ACCESS,
+        "CONNECTIVITY_ACCESS_TOKEN_ERROR",
+        format!("GET {v2}"),
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(f) => return f,
+    };
+    if a.status == 200 {
+        return vec![Finding::ok(
             ACCESS,
             format!("access token issued (scope {granted:?}) and accepted by GET /v2/"),
-        )],
-        Ok(a) => vec![a.throttled(ACCESS).unwrap_or_else(|| {
-            Finding::problem(
-                ACCESS,
-                "CONNECTIVITY_ACCESS_TOKEN_ERROR",
-                format!("GET /v2/ with the new access token → {}", a.describe()),
-            )
-        })],
-        Err(e) => vec![Finding::problem(
-            ACCESS,
-            "CONNECTIVITY_ACCESS_TOKEN_ERROR",
-            format!("GET {v2} failed: {e}"),
-        )],
+        )];
     }
+    vec![Finding::problem(
+        ACCESS,
+        "CONNECTIVITY_ACCESS_TOKEN_ERROR",
+        format!("GET /v2/ with the new access token → {}", a.describe()),
+    )]
 }
