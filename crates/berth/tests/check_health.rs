@@ -244,7 +244,24 @@ impl Run {
 /// Run `berth check-health <args> --output json` with `DOCKER_CONFIG` set
 /// to `docker_config` (a directory; may hold config.json).
 async fn check_health(args: &[&str], docker_config: &Path) -> Run {
-    let out = tokio::process::Command::new(berth_bin())
+    check_health_with_path(args, docker_config, None).await
+}
+
+/// [`check_health`] with `extra_path` prepended to `PATH`.
+async fn check_health_with_path(
+    args: &[&str],
+    docker_config: &Path,
+    extra_path: Option<&Path>,
+) -> Run {
+    let mut cmd = tokio::process::Command::new(berth_bin());
+    if let Some(dir) = extra_path {
+        let mut paths = vec![dir.to_path_buf()];
+        paths.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        cmd.env("PATH", std::env::join_paths(paths).expect("join PATH"));
+    }
+    let out = cmd
         .arg("check-health")
         .args(args)
         .args(["--output", "json"])
@@ -1139,4 +1156,52 @@ async fn config_json_key_mismatch_and_missing_helper() {
     std::fs::write(dir.path().join("config.json"), "{not json").expect("write");
     let run = check_health(&[&host], dir.path()).await;
     assert_eq!(run.finding("CONFIG_JSON_ERROR")["status"], "error");
+}
+
+/// A credential helper speaking docker's protocol (a shell script: `get`
+/// reads the server URL on stdin and prints the credential JSON) serves
+/// the stored refresh token.
+#[tokio::test]
+async fn credential_helper_serves_the_stored_token() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let server = TestServer::start().await;
+    let host = server.host();
+    let rt = refresh_token_for(&server, OWNER_USER, OWNER_PASSWORD).await;
+    let bin = tempfile::tempdir().expect("bin dir");
+    let helper = bin.path().join("docker-credential-berthtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread -r server\nif [ \"$1\" = get ] && [ \"$server\" = \"{host}\" ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"{rt}\"}}' \"$server\"\n  exit 0\nfi\necho 'credentials not found in native keychain'\nexit 1\n"
+        ),
+    )
+    .expect("write helper");
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dir = config_dir_with(json!({"auths": {host.clone(): {}}, "credsStore": "berthtest"}));
+    let run = check_health_with_path(&[&host], dir.path(), Some(bin.path())).await;
+    let creds = run.named("credentials");
+    assert!(
+        creds[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("docker-credential-berthtest"),
+        "{:#}",
+        run.report
+    );
+    assert_eq!(
+        run.named("refresh token")[0]["status"],
+        "ok",
+        "{:#}",
+        run.report
+    );
+    assert_eq!(run.exit, 0, "{:#}", run.report);
+
+    // Another registry: the helper has nothing, so no credentials.
+    let other = format!(
+        "localhost:{}",
+        server.host().rsplit(':').next().unwrap_or_default()
+    );
+    let dir = config_dir_with(json!({"credHelpers": {other.clone(): "berthtest"}}));
+    let run = check_health_with_path(&[&other], dir.path(), Some(bin.path())).await;
+    run.finding("CREDENTIALS_MISSING");
 }
