@@ -234,6 +234,12 @@ pub static CODES: &[CodeInfo] = &[
         "With `--repository`: the caller may not delete in the repository; the message names the missing role or scope-map action.",
         "Ask an Owner for AcrDelete (or Contributor) on the repository, or add `content/delete` to the token's scope map.",
     ),
+    code(
+        "CHECK_SKIPPED",
+        W,
+        "With `--ignore-errors`: this check could not run because an earlier one failed.",
+        "Fix the first error of the report and run check-health again.",
+    ),
 ];
 
 /// The table entry of `code`.

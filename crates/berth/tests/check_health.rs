@@ -878,6 +878,11 @@ impl Drop for TlsServer {
 }
 
 async fn tls_server() -> TlsServer {
+    tls_server_with(&["--tls-self-signed", "localhost"]).await
+}
+
+/// `berth serve` over TLS with extra flags.
+async fn tls_server_with(tls_args: &[&str]) -> TlsServer {
     let data = tempfile::tempdir().expect("data dir");
     let port = free_port();
     let child = std::process::Command::new(berth_bin())
@@ -888,7 +893,7 @@ async fn tls_server() -> TlsServer {
             "--data-dir",
         ])
         .arg(data.path())
-        .args(["--tls-self-signed", "localhost"])
+        .args(tls_args)
         .env("BERTH_BOOTSTRAP_PASSWORD", OWNER_PASSWORD)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -993,6 +998,27 @@ async fn realm_pointing_at_an_unreachable_address() {
     );
     let (status, body) = answer(r).await;
     expect_http(&REALM_INTERNAL, status, &body);
+    // With --ignore-errors the later steps run, and the token request fails
+    // at the realm.
+    let run = check_health(
+        &[
+            &server.host(),
+            "-u",
+            OWNER_USER,
+            "-p",
+            OWNER_PASSWORD,
+            "--ignore-errors",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(
+        run.named("directory login")[0]["status"],
+        "ok",
+        "{:#}",
+        run.report
+    );
+    run.finding("CONNECTIVITY_ACCESS_TOKEN_ERROR");
 
     // An internal address: unreachable on most networks, but some
     // sandboxes answer every address; either way the realm is flagged and
@@ -1204,4 +1230,95 @@ async fn credential_helper_serves_the_stored_token() {
     let dir = config_dir_with(json!({"credHelpers": {other.clone(): "berthtest"}}));
     let run = check_health_with_path(&[&other], dir.path(), Some(bin.path())).await;
     run.finding("CREDENTIALS_MISSING");
+}
+
+/// Certificate files for `berth serve --tls-cert/--tls-key`, and the CA
+/// that signed them (PEM).
+struct CertFiles {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+    ca: std::path::PathBuf,
+}
+
+/// A leaf for `names`, signed by a new CA called `ca_name`; with
+/// `expired` its validity ended in 2021.
+fn issue_certificate(dir: &Path, ca_name: &str, names: &[&str], expired: bool) -> CertFiles {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
+    let mut leaf =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("leaf params");
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, names[0]);
+    if expired {
+        leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        leaf.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .expect("leaf cert");
+    let files = CertFiles {
+        cert: dir.join("leaf.crt"),
+        key: dir.join("leaf.key"),
+        ca: dir.join("ca.crt"),
+    };
+    std::fs::write(&files.cert, leaf_cert.pem()).expect("write cert");
+    std::fs::write(&files.key, leaf_key.serialize_pem()).expect("write key");
+    std::fs::write(&files.ca, ca_cert.pem()).expect("write ca");
+    files
+}
+
+#[tokio::test]
+async fn tls_hostname_mismatch_expiry_and_foreign_issuer() {
+    let dir = empty_config_dir();
+    let certs = tempfile::tempdir().expect("cert dir");
+    let cases: [(&str, &[&str], bool, bool, &str); 3] = [
+        // (CA name, certificate names, expired, trust the CA, expected text)
+        (
+            "Registry CA",
+            &["registry.internal"],
+            false,
+            true,
+            "hostname mismatch",
+        ),
+        ("Registry CA", &["127.0.0.1"], true, true, "expired"),
+        (
+            "Corp Proxy CA",
+            &["127.0.0.1"],
+            false,
+            false,
+            "Corp Proxy CA",
+        ),
+    ];
+    for (i, (ca_name, names, expired, trust, expected)) in cases.into_iter().enumerate() {
+        let case_dir = certs.path().join(i.to_string());
+        std::fs::create_dir_all(&case_dir).expect("case dir");
+        let files = issue_certificate(&case_dir, ca_name, names, expired);
+        let server = tls_server_with(&[
+            "--tls-cert",
+            &files.cert.display().to_string(),
+            "--tls-key",
+            &files.key.display().to_string(),
+        ])
+        .await;
+        let host = format!("127.0.0.1:{}", server.port);
+        let ca = files.ca.display().to_string();
+        let mut args = vec![host.as_str()];
+        if trust {
+            args.extend(["--ca-cert", ca.as_str()]);
+        }
+        let run = check_health(&args, dir.path()).await;
+        let f = run.finding("CONNECTIVITY_SSL_ERROR");
+        assert_eq!(f["status"], "error");
+        assert!(
+            f["message"].as_str().unwrap_or_default().contains(expected),
+            "{expected}: {f}"
+        );
+        assert_ne!(run.exit, 0);
+    }
 }

@@ -89,13 +89,7 @@ pub async fn run_all(args: &CheckHealthArgs, progress: bool) -> Report {
 /// A finding for a step that cannot run because an earlier one failed
 /// (only seen with `--ignore-errors`).
 fn skipped(name: &str, why: &str) -> Finding {
-    Finding {
-        name: name.to_string(),
-        status: Status::Warning,
-        code: None,
-        message: format!("skipped: {why}"),
-        fix: None,
-    }
+    Finding::problem(name, "CHECK_SKIPPED", format!("skipped: {why}"))
 }
 
 /// Run `fut` with the step time limit.
