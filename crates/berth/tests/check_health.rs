@@ -179,6 +179,15 @@ const CLOCK_SKEW: Row = Row {
     client_message: "ahead of",
     audit_reason: None,
 };
+const EXPIRED_STORED_TOKEN: Row = Row {
+    cause: "stored refresh token past its exp (exp rewritten: the test cannot wait 3 hours)",
+    code: "CREDENTIAL_EXPIRING_SOON",
+    status: "warning",
+    finding_text: "expired",
+    http_status: Some(401),
+    client_message: "the token signature is invalid",
+    audit_reason: Some("bad_signature"),
+};
 const THROTTLED: Row = Row {
     cause: "throttled after more than 20 failed logins",
     code: "CONNECTIVITY_TOOMANYREQUESTS_ERROR",
@@ -1321,4 +1330,33 @@ async fn tls_hostname_mismatch_expiry_and_foreign_issuer() {
         );
         assert_ne!(run.exit, 0);
     }
+}
+
+/// A stored refresh token whose `exp` has passed is flagged before the
+/// registry is asked. A genuinely expired token needs a 3-hour wait, so
+/// the test rewrites the `exp` of a real one: the registry then refuses
+/// its signature (the reason differs, the local detection is the same).
+#[tokio::test]
+async fn expired_stored_token_is_flagged_locally() {
+    let server = TestServer::start().await;
+    let rt = refresh_token_for(&server, OWNER_USER, OWNER_PASSWORD).await;
+    let parts: Vec<&str> = rt.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWS");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value =
+        serde_json::from_slice(&b64.decode(parts[1]).expect("base64 claims")).expect("claims");
+    claims["exp"] = json!(1_600_000_000u64);
+    let expired = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64.encode(claims.to_string()),
+        parts[2]
+    );
+    let dir = config_with_identity_token(&server.host(), &expired);
+    let run = check_health(&[&server.host()], dir.path()).await;
+    run.expect_row(&EXPIRED_STORED_TOKEN);
+    run.finding("CONNECTIVITY_REFRESH_TOKEN_ERROR");
+    let (status, body) = use_refresh_token(&server, &expired).await;
+    expect_http(&EXPIRED_STORED_TOKEN, status, &body);
+    // audit assertion added at merge: EXPIRED_STORED_TOKEN.audit_reason
 }

@@ -15,7 +15,7 @@ pub async fn dns(ctx: &mut Ctx) -> Vec<Finding> {
             vec![Finding::problem(
                 "DNS",
                 "CONNECTIVITY_DNS_ERROR",
-                format!("resolving {host} took longer than 3 s"),
+                format!("{host} does not resolve within 3 s (no answer from the DNS servers)"),
             )]
         }
         Some(Err(e)) => {
