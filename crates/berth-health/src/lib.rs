@@ -9,6 +9,8 @@
 //! first error. Codes live in one table ([`codes::CODES`]) that also
 //! generates `docs/errors.md`.
 
+#![warn(missing_docs)]
+
 pub mod codes;
 pub mod dockerconfig;
 pub mod report;

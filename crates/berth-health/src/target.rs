@@ -75,6 +75,11 @@ impl Target {
                 "login server '{input}' has an invalid host name '{host}'"
             ));
         }
+        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!(
+                "login server '{input}' is not host[:port] ('{host}' is not an IPv6 address)"
+            ));
+        }
         let explicit_port = port.is_some();
         let port = match port {
             Some(p) => p,
@@ -174,6 +179,11 @@ mod tests {
         assert!(Target::parse("reg:99999").is_err());
         assert!(Target::parse("ftp://reg").is_err());
         assert!(Target::parse("").is_err());
+        assert!(Target::parse("::::").is_err());
+        assert_eq!(
+            Target::parse("::1").expect("bare IPv6").host_port(),
+            "[::1]"
+        );
     }
 
     #[test]

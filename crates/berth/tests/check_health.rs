@@ -11,6 +11,10 @@
 //! parallel; the team lead adds the assertion against it after merging
 //! (look for "audit assertion added at merge").
 //!
+//! The local-environment step counts docker problems as errors only when
+//! no other client is installed; these tests expect skopeo on PATH
+//! (scripts/test.sh installs it) or a docker whose daemon runs.
+//!
 //! Not reproducible here, and why:
 //! * an *expired* service-principal secret: secrets live 1–3650 days and
 //!   `berth serve` has no test clock, so no secret can be made to expire
