@@ -203,4 +203,32 @@ mod tests {
         o.sort();
         assert_eq!(o, vec!["https://reg.test:5000/", "reg.test"]);
     }
+
+    fn token_with_exp(exp: u64) -> Credential {
+        use base64::Engine as _;
+        let claims =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{{\"exp\":{exp}}}"));
+        Credential::RefreshToken(format!("e30.{claims}.sig"))
+    }
+
+    #[test]
+    fn warns_about_tokens_expiring_within_seven_days() {
+        let soon = expiry_finding(&token_with_exp(now() + 3 * 3600), "x").expect("warning");
+        assert_eq!(soon.code, Some("CREDENTIAL_EXPIRING_SOON"));
+        assert!(
+            soon.message.contains("expires in 2h 59m") || soon.message.contains("expires in 3h")
+        );
+        let gone = expiry_finding(&token_with_exp(now() - 120), "x").expect("warning");
+        assert!(gone.message.contains("expired 2m ago"), "{}", gone.message);
+        assert_eq!(
+            expiry_finding(&token_with_exp(now() + 30 * 86_400), "x"),
+            None
+        );
+        let password = Credential::Password {
+            username: "u".into(),
+            password: "p".into(),
+            service_principal: false,
+        };
+        assert_eq!(expiry_finding(&password, "x"), None);
+    }
 }
