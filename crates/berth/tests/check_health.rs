@@ -440,24 +440,32 @@ impl<'a> Api<'a> {
 /// A refresh token for `user` from the Docker flow (what docker stores as
 /// its identitytoken).
 async fn refresh_token_for(server: &TestServer, user: &str, password: &str) -> String {
-    let (status, body) = answer(
-        plain()
-            .get(format!("{}/oauth2/token", server.base_url()))
-            .basic_auth(user, Some(password))
-            .query(&[
-                ("service", server.host().as_str()),
-                ("offline_token", "true"),
-            ])
-            .send()
-            .await
-            .expect("token"),
-    )
-    .await;
+    let (status, body) =
+        docker_token(server, Some((user, password)), &[("offline_token", "true")]).await;
     assert_eq!(status, 200, "{body}");
     body["refresh_token"]
         .as_str()
         .expect("refresh_token")
         .to_string()
+}
+
+/// The Docker flow: `GET /oauth2/token?service=…` with Basic credentials
+/// (or none) and extra query parameters.
+async fn docker_token(
+    server: &TestServer,
+    basic: Option<(&str, &str)>,
+    query: &[(&str, &str)],
+) -> (u16, Value) {
+    let host = server.host();
+    let mut q = vec![("service", host.as_str())];
+    q.extend_from_slice(query);
+    let mut req = plain()
+        .get(format!("{}/oauth2/token", server.base_url()))
+        .query(&q);
+    if let Some((user, password)) = basic {
+        req = req.basic_auth(user, Some(password));
+    }
+    answer(req.send().await.expect("token")).await
 }
 
 /// `POST /oauth2/token grant_type=refresh_token`.
@@ -578,16 +586,7 @@ async fn unknown_user_and_wrong_password_read_the_same() {
     ] {
         let (status, body) = directory_login(&server, user, password).await;
         expect_http(row, status, &body);
-        let (status, body2) = answer(
-            plain()
-                .get(format!("{}/oauth2/token", server.base_url()))
-                .basic_auth(user, Some(password))
-                .query(&[("service", host.as_str())])
-                .send()
-                .await
-                .expect("token"),
-        )
-        .await;
+        let (status, body2) = docker_token(&server, Some((user, password)), &[]).await;
         expect_http(row, status, &body2);
         bodies.push((message_of(&body), message_of(&body2)));
         // audit assertion added at merge: row.audit_reason
@@ -674,16 +673,7 @@ async fn disabled_repository_token() {
     )
     .await;
     run.expect_row(&DISABLED_TOKEN);
-    let (status, body) = answer(
-        plain()
-            .get(format!("{}/oauth2/token", server.base_url()))
-            .basic_auth("ci-token", Some(&password))
-            .query(&[("service", server.host().as_str())])
-            .send()
-            .await
-            .expect("token"),
-    )
-    .await;
+    let (status, body) = docker_token(&server, Some(("ci-token", &password)), &[]).await;
     expect_http(&DISABLED_TOKEN, status, &body);
     // audit assertion added at merge: DISABLED_TOKEN.audit_reason
 }
@@ -832,18 +822,7 @@ async fn anonymous_pull_with_stale_credentials_warns() {
     // Client-facing: the stale token is refused, no credentials work.
     let (status, body) = use_refresh_token(&server, &rt).await;
     expect_http(&STALE_WITH_ANONYMOUS, status, &body);
-    let (status, _) = answer(
-        plain()
-            .get(format!("{}/oauth2/token", server.base_url()))
-            .query(&[
-                ("service", server.host().as_str()),
-                ("scope", "repository:app:pull"),
-            ])
-            .send()
-            .await
-            .expect("anonymous token"),
-    )
-    .await;
+    let (status, _) = docker_token(&server, None, &[("scope", "repository:app:pull")]).await;
     assert_eq!(status, 200);
     // audit assertion added at merge: STALE_WITH_ANONYMOUS.audit_reason
 }
