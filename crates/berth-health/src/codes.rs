@@ -123,7 +123,7 @@ pub static CODES: &[CodeInfo] = &[
     code(
         "CREDENTIAL_EXPIRING_SOON",
         W,
-        "The stored registry refresh token (or directory session) expires within 7 days, or has already expired; clients will be refused from then on, possibly in the middle of a long push.",
+        "The stored registry refresh token expires within 7 days or has expired, or (with `--service-principal`, when the API shows it) every client secret of the service principal expires within 7 days; clients will be refused from then on, possibly in the middle of a long push.",
         "Run `berth login <login-server>` again before it expires; for unattended machines use a service principal or a repository-scoped token.",
     ),
     code(

@@ -611,6 +611,12 @@ async fn service_principal_login_and_wrong_secret() {
         json!({"assignee": app_id, "role": "AcrPull"}),
     )
     .await;
+    // Reader lets it see its own secrets' expiry through the management API.
+    api.post(
+        "/role-assignments",
+        json!({"assignee": app_id, "role": "Reader"}),
+    )
+    .await;
     let dir = empty_config_dir();
     let host = server.host();
     let run = check_health(
@@ -633,6 +639,10 @@ async fn service_principal_login_and_wrong_secret() {
         "{:#}",
         run.report
     );
+    // Its only secret was created for one day: flagged before it breaks.
+    let expiry = run.finding("CREDENTIAL_EXPIRING_SOON");
+    assert_eq!(expiry["name"], "secret expiry", "{expiry}");
+    assert_eq!(expiry["status"], "warning");
     assert_eq!(run.named("pull app")[0]["status"], "ok", "{:#}", run.report);
     let push = run.finding("PERMISSION_PUSH_ERROR");
     assert!(

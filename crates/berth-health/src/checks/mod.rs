@@ -9,6 +9,7 @@ mod login;
 mod login_server;
 mod permissions;
 mod realm;
+mod secret_expiry;
 mod tls;
 
 use std::time::Duration;
@@ -78,6 +79,7 @@ pub async fn run_all(args: &CheckHealthArgs, progress: bool) -> Report {
     step!("realm", realm::check(&mut ctx));
     step!("clock", clock::check(&mut ctx));
     step!("directory login", login::directory(&mut ctx));
+    step!("secret expiry", secret_expiry::check(&mut ctx));
     step!("refresh token", login::refresh(&mut ctx));
     step!("access token", login::access(&mut ctx));
     if ctx.args.repository.is_some() {
