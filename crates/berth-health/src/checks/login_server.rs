@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::STEP_TIMEOUT;
+use super::{ANSWER_TIMEOUT, STEP_TIMEOUT};
 use crate::context::Ctx;
 use crate::report::Finding;
 use crate::target::{Scheme, Target};
@@ -41,7 +41,7 @@ pub fn check(args: &CheckHealthArgs) -> (Vec<Finding>, Option<Ctx>) {
     };
     let http = reqwest::Client::builder()
         .use_preconfigured_tls((*trust.config).clone())
-        .timeout(STEP_TIMEOUT)
+        .timeout(ANSWER_TIMEOUT)
         .connect_timeout(STEP_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())

@@ -17,8 +17,12 @@ use std::time::Duration;
 use crate::report::{Finding, Report, Status};
 use crate::CheckHealthArgs;
 
-/// Time limit of one network step.
+/// Time limit of one network step: resolving, connecting, a TLS handshake.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time limit for a registry that accepted the connection to answer: a
+/// login verifies an argon2id hash, which a busy server may take longer
+/// than [`STEP_TIMEOUT`] to do.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Collects findings and decides whether to go on.
 struct Runner {
