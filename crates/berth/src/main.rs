@@ -21,6 +21,8 @@ enum Command {
     /// Measure any OCI registry: blob push/pull, image push/pull, manifest
     /// and tag-list request rates, token issuance (data verified on pull).
     Bench(berth_bench::BenchArgs),
+    /// Diagnose why logging in to a registry, pushing or pulling fails.
+    CheckHealth(berth_health::CheckHealthArgs),
 }
 
 fn run_bench(args: berth_bench::BenchArgs) -> anyhow::Result<()> {
@@ -33,6 +35,7 @@ fn run_bench(args: berth_bench::BenchArgs) -> anyhow::Result<()> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::CheckHealth(args) => return berth_health::run_blocking(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => run_bench(args),
     };
