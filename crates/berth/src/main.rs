@@ -4,7 +4,7 @@ mod config;
 mod logging;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// berth — an OCI container registry whose logins explain themselves.
 #[derive(Parser, Debug)]
@@ -21,6 +21,8 @@ enum Command {
     /// Measure any OCI registry: blob push/pull, image push/pull, manifest
     /// and tag-list request rates, token issuance (data verified on pull).
     Bench(berth_bench::BenchArgs),
+    #[command(flatten)]
+    Client(berth_cli::Command),
 }
 
 fn run_bench(args: berth_bench::BenchArgs) -> anyhow::Result<()> {
@@ -31,10 +33,14 @@ fn run_bench(args: berth_bench::BenchArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
+    if let Some(code) = berth_cli::run_as_credential_helper() {
+        return code;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => run_bench(args),
+        Command::Client(c) => return berth_cli::run(c, Cli::command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -274,6 +274,7 @@ impl World {
 fn classify_usernames() {
     let cases = [
         (TOKEN_USERNAME, BasicLogin::RefreshToken),
+        (HELPER_TOKEN_USERNAME, BasicLogin::RefreshToken),
         (
             "00000000-0000-0000-0000-000000000005",
             BasicLogin::ServicePrincipal(SP_ID),
