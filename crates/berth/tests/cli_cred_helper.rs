@@ -55,16 +55,27 @@ async fn protocol_verbs_through_argv0_and_subcommand() {
     // Unknown server: docker's not-found text, exit 1, on stdout.
     let out = env.helper("get", &host);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stdout(&out).trim(), "credentials not found in native keychain");
+    assert_eq!(
+        stdout(&out).trim(),
+        "credentials not found in native keychain"
+    );
 
     env.login_owner(&server);
     let cfg = env.docker_config();
-    assert_eq!(cfg["auths"][&host], json!({}), "the secret lives in the helper: {cfg}");
+    assert_eq!(
+        cfg["auths"][&host],
+        json!({}),
+        "the secret lives in the helper: {cfg}"
+    );
     assert_eq!(cfg["credsStore"], "berth");
     assert_eq!(cfg["detachKeys"], "ctrl-e,e");
 
     // get: docker may send host, https://host or a URL with a path.
-    for url in [host.clone(), format!("https://{host}"), format!("http://{host}/v2/")] {
+    for url in [
+        host.clone(),
+        format!("https://{host}"),
+        format!("http://{host}/v2/"),
+    ] {
         let v = get(&env, &url);
         assert_eq!(v["ServerURL"], json!(url));
         assert_eq!(v["Username"], "<token>");
@@ -96,10 +107,17 @@ async fn protocol_verbs_through_argv0_and_subcommand() {
         &json!({"ServerURL": "other.example.com", "Username": "alice", "Secret": "pw"}).to_string(),
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("identity tokens only"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("identity tokens only"),
+        "{}",
+        stdout(&out)
+    );
     let out = env.helper("store", "not json");
     assert_eq!(out.status.code(), Some(1));
-    let fresh = get(&env, &host)["Secret"].as_str().expect("secret").to_string();
+    let fresh = get(&env, &host)["Secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
     let out = env.helper(
         "store",
         &json!({"ServerURL": "127.0.0.9:5000", "Username": "<token>", "Secret": fresh}).to_string(),
@@ -114,7 +132,10 @@ async fn protocol_verbs_through_argv0_and_subcommand() {
     let out = env.helper("erase", &host);
     assert!(out.status.success(), "{}", stdout(&out));
     let out = env.helper("get", &host);
-    assert_eq!(stdout(&out).trim(), "credentials not found in native keychain");
+    assert_eq!(
+        stdout(&out).trim(),
+        "credentials not found in native keychain"
+    );
     let out = env.helper("erase", &host);
     assert_eq!(out.status.code(), Some(1));
 }
@@ -128,12 +149,26 @@ async fn service_principal_sessions_renew_and_user_sessions_expire() {
     let sp = owner.json(&["sp", "create", "--name", "ci-robot"]);
     let app_id = sp["appId"].as_str().expect("appId").to_string();
     let secret = sp["secret"].as_str().expect("secret").to_string();
-    owner.json(&["role-assignment", "create", "--assignee", &app_id, "--role", "Reader"]);
+    owner.json(&[
+        "role-assignment",
+        "create",
+        "--assignee",
+        &app_id,
+        "--role",
+        "Reader",
+    ]);
 
     let ci = CliEnv::new();
     ci.write_docker_config(&json!({"credsStore": "berth"}));
     ci.ok_in(
-        &["login", &host, "--service-principal", "-u", &app_id, "--password-stdin"],
+        &[
+            "login",
+            &host,
+            "--service-principal",
+            "-u",
+            &app_id,
+            "--password-stdin",
+        ],
         Some(&secret),
     );
     // A service principal may call the management API with its directory token.
@@ -144,9 +179,18 @@ async fn service_principal_sessions_renew_and_user_sessions_expire() {
     s["sessions"][&host]["directoryTokenExpiresAt"] = json!(1);
     ci.write_sessions(&s);
     let v = get(&ci, &host);
-    assert_eq!(use_refresh_token(&server, v["Secret"].as_str().expect("secret")).await, 200);
+    assert_eq!(
+        use_refresh_token(&server, v["Secret"].as_str().expect("secret")).await,
+        200
+    );
     let s = ci.sessions();
-    assert!(s["sessions"][&host]["directoryTokenExpiresAt"].as_u64().expect("expiry") > 1000, "renewed");
+    assert!(
+        s["sessions"][&host]["directoryTokenExpiresAt"]
+            .as_u64()
+            .expect("expiry")
+            > 1000,
+        "renewed"
+    );
     // Management commands renew the same way.
     let mut s = ci.sessions();
     s["sessions"][&host]["directoryTokenExpiresAt"] = json!(1);
@@ -163,7 +207,11 @@ async fn service_principal_sessions_renew_and_user_sessions_expire() {
     user.write_sessions(&s);
     let out = user.helper("get", &host);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("expired") && stdout(&out).contains("berth login"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("expired") && stdout(&out).contains("berth login"),
+        "{}",
+        stdout(&out)
+    );
     let err = user.fails(&["user", "list"]);
     assert!(err.contains("expired"), "{err}");
 }
@@ -194,22 +242,41 @@ async fn skopeo_and_oras_use_the_helper_through_the_docker_config() {
 
     if on_path("skopeo") {
         let image = Image::random(1, 1024);
-        server.registry().push_image("helper/src", "v1", &image).await;
+        server
+            .registry()
+            .push_image("helper/src", "v1", &image)
+            .await;
         let policy = env.home().join("policy.json");
-        std::fs::write(&policy, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#).expect("policy");
+        std::fs::write(
+            &policy,
+            br#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+        )
+        .expect("policy");
         let authfile = env.docker_config_path().display().to_string();
         let policy = policy.display().to_string();
         skopeo_ok(
             &env,
             &[
-                "--policy", &policy, "copy", "--authfile", &authfile,
-                "--src-tls-verify=false", "--dest-tls-verify=false",
-                &format!("docker://{host}/helper/src:v1"), &format!("docker://{host}/helper/dst:v1"),
+                "--policy",
+                &policy,
+                "copy",
+                "--authfile",
+                &authfile,
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                &format!("docker://{host}/helper/src:v1"),
+                &format!("docker://{host}/helper/dst:v1"),
             ],
         );
         let tags = skopeo_ok(
             &env,
-            &["list-tags", "--authfile", &authfile, "--tls-verify=false", &format!("docker://{host}/helper/dst")],
+            &[
+                "list-tags",
+                "--authfile",
+                &authfile,
+                "--tls-verify=false",
+                &format!("docker://{host}/helper/dst"),
+            ],
         );
         assert!(tags.contains("v1"), "{tags}");
     } else if std::env::var_os("CI").is_some() {
@@ -233,7 +300,10 @@ async fn skopeo_and_oras_use_the_helper_through_the_docker_config() {
     cfg["credsStore"] = json!("berth");
     env.write_docker_config(&cfg);
     let work = tempfile::tempdir().expect("workdir");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/interop/oras_docker_config.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/interop/oras_docker_config.py"
+    );
     let mut cmd = Command::new("python3");
     env.apply(&mut cmd);
     let out = cmd
@@ -267,7 +337,8 @@ async fn login_stores_through_an_external_helper() {
         format!("#!/bin/sh\necho \"$1 $(cat)\" >> {}\n", record.display()),
     )
     .expect("write fake helper");
-    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     env.write_docker_config(&json!({"credHelpers": {host.clone(): "fake"}}));
     env.login_owner(&server);
     let log = std::fs::read_to_string(&record).expect("helper was called");
@@ -276,9 +347,16 @@ async fn login_stores_through_an_external_helper() {
     let v: Value = serde_json::from_str(payload).expect("store payload JSON");
     assert_eq!(v["ServerURL"], json!(host));
     assert_eq!(v["Username"], "<token>");
-    assert_eq!(use_refresh_token(&server, v["Secret"].as_str().expect("secret")).await, 200);
+    assert_eq!(
+        use_refresh_token(&server, v["Secret"].as_str().expect("secret")).await,
+        200
+    );
     assert_eq!(env.docker_config()["auths"][&host], json!({}));
     env.ok(&["logout", &host]);
     let log = std::fs::read_to_string(&record).expect("log");
-    assert!(log.lines().any(|l| l.starts_with("erase ") && l.contains(&host)), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("erase ") && l.contains(&host)),
+        "{log}"
+    );
 }
