@@ -116,24 +116,24 @@ impl Client {
         serde_json::from_slice(&body).with_context(|| format!("{what}: the answer is not JSON"))
     }
 
+    /// `POST /directory/token` with `form`.
+    async fn directory(&self, form: &[(&str, &str)]) -> anyhow::Result<DirectoryToken> {
+        let v = self.form("/directory/token", form, "login").await?;
+        serde_json::from_value(v).context("login: unexpected directory token answer")
+    }
+
     /// `POST /directory/token` with a user's name and password.
     pub async fn directory_password(
         &self,
         user: &str,
         password: &str,
     ) -> anyhow::Result<DirectoryToken> {
-        let v = self
-            .form(
-                "/directory/token",
-                &[
-                    ("grant_type", "password"),
-                    ("username", user),
-                    ("password", password),
-                ],
-                "login",
-            )
-            .await?;
-        serde_json::from_value(v).context("login: unexpected directory token answer")
+        let form = [
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+        ];
+        self.directory(&form).await
     }
 
     /// `POST /directory/token` with a service principal's app id and secret.
@@ -142,18 +142,12 @@ impl Client {
         app_id: &str,
         secret: &str,
     ) -> anyhow::Result<DirectoryToken> {
-        let v = self
-            .form(
-                "/directory/token",
-                &[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", app_id),
-                    ("client_secret", secret),
-                ],
-                "login",
-            )
-            .await?;
-        serde_json::from_value(v).context("login: unexpected directory token answer")
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", app_id),
+            ("client_secret", secret),
+        ];
+        self.directory(&form).await
     }
 
     /// `POST /oauth2/exchange`: directory token → registry refresh token.

@@ -94,6 +94,43 @@ impl Ctx {
     }
 }
 
+/// `GET <collection>` (e.g. `users`), printed.
+pub async fn list(c: &Common, collection: &str, columns: &[&str]) -> anyhow::Result<()> {
+    Ctx::open(c)
+        .await?
+        .show(Method::GET, collection, None, columns)
+        .await
+}
+
+/// `GET <collection>/<name>`, printed.
+pub async fn show_one(
+    c: &Common,
+    collection: &str,
+    name: &str,
+    columns: &[&str],
+) -> anyhow::Result<()> {
+    let path = format!("{collection}/{}", seg(name));
+    Ctx::open(c)
+        .await?
+        .show(Method::GET, &path, None, columns)
+        .await
+}
+
+/// Confirm "delete `what`", then `DELETE <collection>/<name>`.
+pub async fn delete_one(
+    c: &Common,
+    collection: &str,
+    name: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    c.confirm(&format!("delete {what}"))?;
+    let path = format!("{collection}/{}", seg(name));
+    Ctx::open(c)
+        .await?
+        .show(Method::DELETE, &path, None, &[])
+        .await
+}
+
 /// Characters escaped in a path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')

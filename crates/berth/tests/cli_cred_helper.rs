@@ -216,19 +216,6 @@ async fn service_principal_sessions_renew_and_user_sessions_expire() {
     assert!(err.contains("expired"), "{err}");
 }
 
-fn skopeo_ok(env: &CliEnv, args: &[&str]) -> String {
-    let mut cmd = Command::new("skopeo");
-    env.apply(&mut cmd);
-    let out = cmd.args(args).output().expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed\nstdout: {}\nstderr: {}",
-        stdout(&out),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(&out)
-}
-
 #[tokio::test]
 async fn skopeo_and_oras_use_the_helper_through_the_docker_config() {
     let server = TestServer::start().await;
@@ -246,38 +233,26 @@ async fn skopeo_and_oras_use_the_helper_through_the_docker_config() {
             .registry()
             .push_image("helper/src", "v1", &image)
             .await;
-        let policy = env.home().join("policy.json");
-        std::fs::write(
-            &policy,
-            br#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-        )
-        .expect("policy");
+        let policy = env.skopeo_policy();
         let authfile = env.docker_config_path().display().to_string();
-        let policy = policy.display().to_string();
-        skopeo_ok(
-            &env,
-            &[
-                "--policy",
-                &policy,
-                "copy",
-                "--authfile",
-                &authfile,
-                "--src-tls-verify=false",
-                "--dest-tls-verify=false",
-                &format!("docker://{host}/helper/src:v1"),
-                &format!("docker://{host}/helper/dst:v1"),
-            ],
-        );
-        let tags = skopeo_ok(
-            &env,
-            &[
-                "list-tags",
-                "--authfile",
-                &authfile,
-                "--tls-verify=false",
-                &format!("docker://{host}/helper/dst"),
-            ],
-        );
+        env.skopeo(&[
+            "--policy",
+            &policy,
+            "copy",
+            "--authfile",
+            &authfile,
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{host}/helper/src:v1"),
+            &format!("docker://{host}/helper/dst:v1"),
+        ]);
+        let tags = env.skopeo(&[
+            "list-tags",
+            "--authfile",
+            &authfile,
+            "--tls-verify=false",
+            &format!("docker://{host}/helper/dst"),
+        ]);
         assert!(tags.contains("v1"), "{tags}");
     } else if std::env::var_os("CI").is_some() {
         panic!("skopeo is not on PATH, but CI is set");

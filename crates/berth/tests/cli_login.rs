@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use base64::Engine as _;
 use common::cli::{mode, CliEnv, TOKEN_USERNAME};
 use common::*;
@@ -23,56 +21,30 @@ fn skopeo_available() -> bool {
     false
 }
 
-/// Run skopeo in `env`'s home; assert success.
-fn skopeo(env: &CliEnv, args: &[&str]) -> String {
-    let mut cmd = Command::new("skopeo");
-    env.apply(&mut cmd);
-    let out = cmd.args(args).output().expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn write_policy(env: &CliEnv) -> String {
-    let p = env.home().join("policy.json");
-    std::fs::write(&p, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#).expect("policy");
-    p.display().to_string()
-}
-
 /// Copy `src` → `dst` inside the registry with `authfile`, then inspect
 /// the copy: a pull and a push done with those credentials alone.
 fn skopeo_round_trip(env: &CliEnv, server: &TestServer, authfile: &str, src: &str, dst: &str) {
-    let policy = write_policy(env);
+    let policy = env.skopeo_policy();
     let host = server.host();
-    skopeo(
-        env,
-        &[
-            "--policy",
-            &policy,
-            "copy",
-            "--authfile",
-            authfile,
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            &format!("docker://{host}/{src}"),
-            &format!("docker://{host}/{dst}"),
-        ],
-    );
-    let raw = skopeo(
-        env,
-        &[
-            "inspect",
-            "--authfile",
-            authfile,
-            "--tls-verify=false",
-            "--raw",
-            &format!("docker://{host}/{dst}"),
-        ],
-    );
+    env.skopeo(&[
+        "--policy",
+        &policy,
+        "copy",
+        "--authfile",
+        authfile,
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{host}/{src}"),
+        &format!("docker://{host}/{dst}"),
+    ]);
+    let raw = env.skopeo(&[
+        "inspect",
+        "--authfile",
+        authfile,
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{host}/{dst}"),
+    ]);
     let v: Value = serde_json::from_str(&raw).expect("manifest JSON");
     assert_eq!(v["schemaVersion"], 2);
 }
@@ -205,20 +177,17 @@ async fn expose_token_is_a_password_for_the_null_uuid() {
             .await;
         let other = CliEnv::new();
         let authfile = other.home().join("auth.json").display().to_string();
-        skopeo(
-            &other,
-            &[
-                "login",
-                "--authfile",
-                &authfile,
-                "--tls-verify=false",
-                "--username",
-                TOKEN_USERNAME,
-                "--password",
-                &token,
-                &host,
-            ],
-        );
+        other.skopeo(&[
+            "login",
+            "--authfile",
+            &authfile,
+            "--tls-verify=false",
+            "--username",
+            TOKEN_USERNAME,
+            "--password",
+            &token,
+            &host,
+        ]);
         skopeo_round_trip(
             &other,
             &server,

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::mgmt::{seg, Common, Ctx};
+use crate::mgmt::{delete_one, list, seg, show_one, Common, Ctx};
 
 const COLUMNS: &[&str] = &["name", "id", "members"];
 
@@ -79,26 +79,10 @@ pub async fn run(args: GroupArgs) -> anyhow::Result<()> {
                 .show(Method::POST, "groups", Some(body), COLUMNS)
                 .await
         }
-        GroupVerb::List => {
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, "groups", None, COLUMNS)
-                .await
-        }
-        GroupVerb::Show { name } => {
-            let path = format!("groups/{}", seg(&name));
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, &path, None, COLUMNS)
-                .await
-        }
+        GroupVerb::List => list(c, "groups", COLUMNS).await,
+        GroupVerb::Show { name } => show_one(c, "groups", &name, COLUMNS).await,
         GroupVerb::Delete { name } => {
-            c.confirm(&format!("delete group '{name}'"))?;
-            let path = format!("groups/{}", seg(&name));
-            Ctx::open(c)
-                .await?
-                .show(Method::DELETE, &path, None, &[])
-                .await
+            delete_one(c, "groups", &name, &format!("group '{name}'")).await
         }
         GroupVerb::Member {
             verb: MemberVerb::Add { name, user },

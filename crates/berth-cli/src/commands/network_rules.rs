@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::mgmt::{seg, Common, Ctx};
+use crate::mgmt::{delete_one, list, Common, Ctx};
 
 const COLUMNS: &[&str] = &["defaultAction", "ipRules"];
 
@@ -47,18 +47,9 @@ pub async fn run(args: NetworkRuleArgs) -> anyhow::Result<()> {
                 .await
         }
         NetworkRuleVerb::Remove { ip_address } => {
-            c.confirm(&format!("remove the network rule {ip_address}"))?;
-            let path = format!("network-rules/{}", seg(&ip_address));
-            Ctx::open(c)
-                .await?
-                .show(Method::DELETE, &path, None, &[])
-                .await
+            let what = format!("the network rule {ip_address}");
+            delete_one(c, "network-rules", &ip_address, &what).await
         }
-        NetworkRuleVerb::List => {
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, "network-rules", None, COLUMNS)
-                .await
-        }
+        NetworkRuleVerb::List => list(c, "network-rules", COLUMNS).await,
     }
 }

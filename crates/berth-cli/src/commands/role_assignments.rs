@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::mgmt::{seg, Common, Ctx};
+use crate::mgmt::{delete_one, seg, Common, Ctx};
 
 const COLUMNS: &[&str] = &["id", "assigneeKind", "assigneeName", "role", "scope"];
 
@@ -85,12 +85,7 @@ pub async fn run(args: RoleAssignmentArgs) -> anyhow::Result<()> {
                 .await
         }
         RoleAssignmentVerb::Delete { id: Some(id), .. } => {
-            c.confirm(&format!("delete role assignment {id}"))?;
-            let path = format!("role-assignments/{}", seg(&id));
-            Ctx::open(c)
-                .await?
-                .show(Method::DELETE, &path, None, &[])
-                .await
+            delete_one(c, "role-assignments", &id, &format!("role assignment {id}")).await
         }
         RoleAssignmentVerb::Delete {
             id: None,

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::mgmt::{rules, seg, Common, Ctx};
+use crate::mgmt::{delete_one, list, rules, seg, show_one, Common, Ctx};
 use crate::repo_actions::{AddRepositories, RemoveRepositories, RequiredRepositories};
 
 const COLUMNS: &[&str] = &["name", "system", "actions", "description"];
@@ -127,26 +127,10 @@ pub async fn run(args: ScopeMapArgs) -> anyhow::Result<()> {
             let body = json!({ "actions": actions, "description": description });
             ctx.show(Method::PUT, &path, Some(body), COLUMNS).await
         }
-        ScopeMapVerb::List => {
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, "scope-maps", None, COLUMNS)
-                .await
-        }
-        ScopeMapVerb::Show { name } => {
-            let path = format!("scope-maps/{}", seg(&name));
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, &path, None, COLUMNS)
-                .await
-        }
+        ScopeMapVerb::List => list(c, "scope-maps", COLUMNS).await,
+        ScopeMapVerb::Show { name } => show_one(c, "scope-maps", &name, COLUMNS).await,
         ScopeMapVerb::Delete { name } => {
-            c.confirm(&format!("delete scope map '{name}'"))?;
-            let path = format!("scope-maps/{}", seg(&name));
-            Ctx::open(c)
-                .await?
-                .show(Method::DELETE, &path, None, &[])
-                .await
+            delete_one(c, "scope-maps", &name, &format!("scope map '{name}'")).await
         }
     }
 }

@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::mgmt::{seg, Common, Ctx};
+use crate::mgmt::{delete_one, list, seg, show_one, Common, Ctx};
 
 const COLUMNS: &[&str] = &["name", "appId", "enabled", "secrets"];
 const SECRET_COLUMNS: &[&str] = &["appId", "name", "secret", "secretId", "expiresAt"];
@@ -104,27 +104,16 @@ pub async fn run(args: SpArgs) -> anyhow::Result<()> {
                 .show(Method::POST, path, Some(body), SECRET_COLUMNS)
                 .await
         }
-        SpVerb::List => {
-            let path = "service-principals";
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, path, None, COLUMNS)
-                .await
-        }
-        SpVerb::Show { id } => {
-            let path = format!("service-principals/{}", seg(&id));
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, &path, None, COLUMNS)
-                .await
-        }
+        SpVerb::List => list(c, "service-principals", COLUMNS).await,
+        SpVerb::Show { id } => show_one(c, "service-principals", &id, COLUMNS).await,
         SpVerb::Delete { id } => {
-            c.confirm(&format!("delete service principal {id}"))?;
-            let path = format!("service-principals/{}", seg(&id));
-            Ctx::open(c)
-                .await?
-                .show(Method::DELETE, &path, None, &[])
-                .await
+            delete_one(
+                c,
+                "service-principals",
+                &id,
+                &format!("service principal {id}"),
+            )
+            .await
         }
         SpVerb::Credential { verb } => credential(c, verb).await,
     }

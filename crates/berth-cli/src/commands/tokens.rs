@@ -5,7 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use crate::mgmt::{seg, Common, Ctx};
+use crate::mgmt::{delete_one, list, seg, show_one, Common, Ctx};
 use crate::repo_actions::Repositories;
 
 const COLUMNS: &[&str] = &["name", "scopeMap", "status", "passwords"];
@@ -165,26 +165,10 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
                 .show(Method::PATCH, &path, Some(Value::Object(body)), COLUMNS)
                 .await
         }
-        TokenVerb::List => {
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, "tokens", None, COLUMNS)
-                .await
-        }
-        TokenVerb::Show { name } => {
-            let path = format!("tokens/{}", seg(&name));
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, &path, None, COLUMNS)
-                .await
-        }
+        TokenVerb::List => list(c, "tokens", COLUMNS).await,
+        TokenVerb::Show { name } => show_one(c, "tokens", &name, COLUMNS).await,
         TokenVerb::Delete { name } => {
-            c.confirm(&format!("delete token '{name}'"))?;
-            let path = format!("tokens/{}", seg(&name));
-            Ctx::open(c)
-                .await?
-                .show(Method::DELETE, &path, None, &[])
-                .await
+            delete_one(c, "tokens", &name, &format!("token '{name}'")).await
         }
         TokenVerb::Credential {
             verb:

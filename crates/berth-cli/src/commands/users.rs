@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use crate::mgmt::{seg, Common, Ctx};
+use crate::mgmt::{delete_one, list, seg, show_one, Common, Ctx};
 
 const COLUMNS: &[&str] = &["name", "id", "enabled", "hasPassword"];
 
@@ -71,19 +71,8 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
                 .show(Method::POST, "users", Some(body), cols)
                 .await
         }
-        UserVerb::List => {
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, "users", None, COLUMNS)
-                .await
-        }
-        UserVerb::Show { name } => {
-            let path = format!("users/{}", seg(&name));
-            Ctx::open(c)
-                .await?
-                .show(Method::GET, &path, None, COLUMNS)
-                .await
-        }
+        UserVerb::List => list(c, "users", COLUMNS).await,
+        UserVerb::Show { name } => show_one(c, "users", &name, COLUMNS).await,
         UserVerb::Update {
             name,
             enabled,
@@ -108,13 +97,6 @@ pub async fn run(args: UserArgs) -> anyhow::Result<()> {
                 .show(Method::PATCH, &path, Some(Value::Object(body)), COLUMNS)
                 .await
         }
-        UserVerb::Delete { name } => {
-            c.confirm(&format!("delete user '{name}'"))?;
-            let path = format!("users/{}", seg(&name));
-            Ctx::open(c)
-                .await?
-                .show(Method::DELETE, &path, None, &[])
-                .await
-        }
+        UserVerb::Delete { name } => delete_one(c, "users", &name, &format!("user '{name}'")).await,
     }
 }

@@ -210,6 +210,30 @@ impl CliEnv {
     }
 }
 
+impl CliEnv {
+    /// Run skopeo in this home; assert success; stdout.
+    pub fn skopeo(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("skopeo");
+        self.apply(&mut cmd);
+        let out = cmd.args(args).output().expect("run skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo {args:?} failed\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A signature policy accepting anything, for `skopeo --policy`.
+    pub fn skopeo_policy(&self) -> String {
+        let p = self.home().join("policy.json");
+        std::fs::write(&p, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#)
+            .expect("write policy");
+        p.display().to_string()
+    }
+}
+
 /// Unix permission bits of a file.
 pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
