@@ -28,11 +28,19 @@ pub fn resolve(flag: Option<Format>) -> Format {
     })
 }
 
-/// One cell: strings bare, arrays joined with `,`, null empty.
+/// One cell: strings bare, arrays joined with `,`, null empty; a record
+/// inside a cell by its `name` (`name=value` for a secret shown once).
 fn cell(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(m)) if m.contains_key("name") => {
+            let name = cell(m.get("name"));
+            match m.get("value") {
+                Some(v) => format!("{name}={}", cell(Some(v))),
+                None => name,
+            }
+        }
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| cell(Some(x)))
@@ -134,6 +142,11 @@ mod tests {
             "alice\ttrue\nbob\tfalse\n"
         );
         assert_eq!(render(&json!(["r1", "r2"]), Format::Tsv, &[]), "r1\nr2\n");
+        let secrets = json!({"passwords": [{"name": "password1", "createdAt": 1}], "newPasswords": [{"name": "password2", "value": "s3cret"}]});
+        assert_eq!(
+            render(&secrets, Format::Tsv, &["passwords", "newPasswords"]),
+            "password1\tpassword2=s3cret\n"
+        );
         let j: Value = serde_json::from_str(&render(&v, Format::Json, &[])).unwrap();
         assert_eq!(j, v);
     }
