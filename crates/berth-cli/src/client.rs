@@ -98,7 +98,14 @@ impl Client {
         let resp = req
             .send()
             .await
-            .with_context(|| format!("{what}: cannot reach {}", self.base))?;
+            .with_context(|| {
+                let hint = if self.base.starts_with("http://") {
+                    " (plain HTTP: the login server is a loopback address or --plain-http is set; for an HTTPS server on this machine pass --ca-file)"
+                } else {
+                    ""
+                };
+                format!("{what}: cannot reach {}{hint}", self.base)
+            })?;
         let status = resp.status();
         let body = resp
             .bytes()
