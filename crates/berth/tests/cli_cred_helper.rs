@@ -82,6 +82,27 @@ async fn protocol_verbs_through_argv0_and_subcommand() {
         let secret = v["Secret"].as_str().expect("Secret");
         assert_eq!(use_refresh_token(&server, secret).await, 200);
     }
+    // Clients that pass the helper's answer straight into Basic (oras-py)
+    // send the `<token>` username: the token endpoint takes it.
+    let v = get(&env, &host);
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/oauth2/token?service={host}&scope=repository:helper/x:pull",
+            server.base_url()
+        ))
+        .basic_auth("<token>", v["Secret"].as_str())
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(r.status(), 200);
+    let r = reqwest::Client::new()
+        .get(format!("{}/oauth2/token?service={host}", server.base_url()))
+        .basic_auth("<token>", Some("not-a-token"))
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(r.status(), 401);
+
     // Each get exchanges again: a fresh token each time.
     let a = get(&env, &host)["Secret"].clone();
     let b = get(&env, &host)["Secret"].clone();
