@@ -100,6 +100,7 @@ async fn open_session(args: &LoginArgs, sessions: &mut Sessions) -> anyhow::Resu
         anyhow::bail!("the username must not be empty");
     }
     let password = if let Some(p) = &args.password {
+        eprintln!("WARNING: a password on the command line is visible to other local users; prefer --password-stdin");
         p.clone()
     } else if args.password_stdin {
         let mut s = String::new();
