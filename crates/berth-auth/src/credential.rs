@@ -7,6 +7,7 @@
 //! | username                                   | password                | principal          |
 //! |--------------------------------------------|-------------------------|--------------------|
 //! | `00000000-0000-0000-0000-000000000000`     | refresh token (JWT)     | whoever it names   |
+//! | `<token>` (credential helpers' marker)     | refresh token (JWT)     | whoever it names   |
 //! | any other UUID                             | client secret           | service principal  |
 //! | the registry name (any case)               | `password1`/`password2` | admin account      |
 //! | anything else: a repository token's name   | `password1`/`password2` | repository token   |
@@ -49,6 +50,11 @@ use crate::scope_map::ScopeMap;
 
 /// The username that means "the password is a refresh token".
 pub const TOKEN_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
+
+/// The docker credential-helper protocol's username for an identity token;
+/// clients that pass a helper's answer straight into Basic (oras-py) send
+/// it, so it means the same as [`TOKEN_USERNAME`].
+pub const HELPER_TOKEN_USERNAME: &str = "<token>";
 
 /// One stored secret of an identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,7 +245,7 @@ pub fn classify_basic(username: &str, registry_name: &str) -> Result<BasicLogin,
             detail: "empty username".into(),
         });
     }
-    if username == TOKEN_USERNAME {
+    if username == TOKEN_USERNAME || username == HELPER_TOKEN_USERNAME {
         return Ok(BasicLogin::RefreshToken);
     }
     if let Ok(id) = Uuid::parse_str(username) {
@@ -632,7 +638,9 @@ impl Authenticator {
     }
 
     /// Authenticate an identity (directory) token, as presented to
-    /// `/oauth2/exchange`.
+    /// `/oauth2/exchange` and the management API: one the directory issued
+    /// to a user, a service principal (client-credentials grant) or a
+    /// workload identity.
     pub async fn authenticate_identity_token<S: IdentityStore>(
         &self,
         store: &S,
@@ -642,7 +650,9 @@ impl Authenticator {
         let claims = tokens.verify_identity(token)?;
         if !matches!(
             claims.principal,
-            PrincipalRef::User(_) | PrincipalRef::WorkloadIdentity(_)
+            PrincipalRef::User(_)
+                | PrincipalRef::ServicePrincipal(_)
+                | PrincipalRef::WorkloadIdentity(_)
         ) {
             return Err(AuthFailure::WrongTokenType {
                 expected: "identity".into(),

@@ -160,27 +160,9 @@ pub struct ServeConfig {
 pub const DEFAULT_REGISTRY_NAME: &str = "berth";
 
 /// Check a login server given by the user: lowercase `host[:port]`, no
-/// scheme, no path.
+/// scheme, no path (the same form checks `berth login` makes).
 pub fn validate_login_server(s: &str) -> anyhow::Result<()> {
-    if let Some((scheme, rest)) = s.split_once("://") {
-        anyhow::bail!("login server '{s}' must not include a scheme: use '{}' ({scheme}:// is implied by TLS settings)", rest.trim_end_matches('/'));
-    }
-    if s.contains('/') {
-        anyhow::bail!(
-            "login server '{s}' must not include a path: use '{}'",
-            s.split('/').next().unwrap_or(s)
-        );
-    }
-    if s.chars().any(|c| c.is_ascii_uppercase()) {
-        anyhow::bail!(
-            "login server '{s}' must be lowercase: use '{}'",
-            s.to_ascii_lowercase()
-        );
-    }
-    if s.is_empty() {
-        anyhow::bail!("login server must not be empty");
-    }
-    Ok(())
+    berth_cli::names::check_form(s)
 }
 
 /// Check a registry name: 5-50 ASCII letters and digits.

@@ -4,7 +4,7 @@ mod config;
 mod logging;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// berth — an OCI container registry whose logins explain themselves.
 #[derive(Parser, Debug)]
@@ -23,6 +23,8 @@ enum Command {
     Bench(berth_bench::BenchArgs),
     /// Diagnose why logging in to a registry, pushing or pulling fails.
     CheckHealth(berth_health::CheckHealthArgs),
+    #[command(flatten)]
+    Client(berth_cli::Command),
 }
 
 fn run_bench(args: berth_bench::BenchArgs) -> anyhow::Result<()> {
@@ -33,11 +35,15 @@ fn run_bench(args: berth_bench::BenchArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
+    if let Some(code) = berth_cli::run_as_credential_helper() {
+        return code;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::CheckHealth(args) => return berth_health::run_blocking(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => run_bench(args),
+        Command::Client(c) => return berth_cli::run(c, Cli::command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

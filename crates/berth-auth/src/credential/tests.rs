@@ -274,6 +274,7 @@ impl World {
 fn classify_usernames() {
     let cases = [
         (TOKEN_USERNAME, BasicLogin::RefreshToken),
+        (HELPER_TOKEN_USERNAME, BasicLogin::RefreshToken),
         (
             "00000000-0000-0000-0000-000000000005",
             BasicLogin::ServicePrincipal(SP_ID),
@@ -615,6 +616,40 @@ fn identity_token_exchange() {
         !ctx.has_role_assignment(&a.principal),
         "no role → the exchange answers 401"
     );
+
+    // A service principal's directory token (client-credentials grant)
+    // authenticates it, and stops when its secrets' generation moves on.
+    let sp = w
+        .tokens
+        .issue_identity(
+            &SP_ID.to_string(),
+            "ci-app",
+            PrincipalRef::ServicePrincipal(SP_ID),
+            2,
+            "t",
+        )
+        .unwrap();
+    let a = block_on(
+        w.auth
+            .authenticate_identity_token(&w.store, &w.tokens, &sp.token),
+    )
+    .unwrap();
+    assert!(matches!(a.principal, Principal::ServicePrincipal { app_id, .. } if app_id == SP_ID));
+    let stale = w
+        .tokens
+        .issue_identity(
+            &SP_ID.to_string(),
+            "ci-app",
+            PrincipalRef::ServicePrincipal(SP_ID),
+            1,
+            "t",
+        )
+        .unwrap();
+    assert!(block_on(
+        w.auth
+            .authenticate_identity_token(&w.store, &w.tokens, &stale.token),
+    )
+    .is_err());
 
     // Identity tokens for non-directory principals are refused.
     let bogus = w

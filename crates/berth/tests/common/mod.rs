@@ -885,3 +885,4 @@ pub fn on_path(program: &str) -> bool {
         })
         .unwrap_or(false)
 }
+pub mod cli;

@@ -1,0 +1,12 @@
+//! One module per management command group.
+
+pub mod admin;
+pub mod groups;
+pub mod network_rules;
+pub mod registry;
+pub mod repositories;
+pub mod role_assignments;
+pub mod scope_maps;
+pub mod service_principals;
+pub mod tokens;
+pub mod users;

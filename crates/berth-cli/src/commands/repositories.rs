@@ -1,0 +1,147 @@
+//! `berth repository list|show-tags|show-manifests|untag|delete`.
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+
+use crate::mgmt::{repo_path, seg, Common, Ctx};
+
+/// Repositories, tags and manifests.
+#[derive(Args, Debug)]
+pub struct RepositoryArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    verb: RepositoryVerb,
+}
+
+#[derive(Subcommand, Debug)]
+enum RepositoryVerb {
+    /// List repositories.
+    List,
+    /// Tags with their digests, sizes and times.
+    ShowTags {
+        /// Repository name.
+        #[arg(long)]
+        repository: String,
+    },
+    /// Manifests with their tags.
+    ShowManifests {
+        /// Repository name.
+        #[arg(long)]
+        repository: String,
+    },
+    /// Remove a tag, keeping the manifest (asks for confirmation).
+    Untag {
+        /// `REPOSITORY:TAG`.
+        #[arg(long)]
+        image: String,
+    },
+    /// Delete a repository, or one manifest with `--image R@DIGEST` (asks
+    /// for confirmation).
+    Delete {
+        /// Repository name.
+        #[arg(long, conflicts_with = "image", required_unless_present = "image")]
+        repository: Option<String>,
+        /// `REPOSITORY@DIGEST`.
+        #[arg(long)]
+        image: Option<String>,
+    },
+}
+
+/// `R:T` → (R, T); the tag follows the last `:` after the last `/`.
+fn split_tag(image: &str) -> anyhow::Result<(&str, &str)> {
+    let slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match image[slash..].rfind(':') {
+        Some(i) if slash + i > 0 && slash + i + 1 < image.len() => {
+            Ok((&image[..slash + i], &image[slash + i + 1..]))
+        }
+        _ => anyhow::bail!("--image '{image}' must be REPOSITORY:TAG"),
+    }
+}
+
+/// `R@sha256:...` → (R, digest).
+fn split_digest(image: &str) -> anyhow::Result<(&str, &str)> {
+    match image.split_once('@') {
+        Some((r, d)) if !r.is_empty() && d.contains(':') => Ok((r, d)),
+        _ => anyhow::bail!("--image '{image}' must be REPOSITORY@DIGEST (e.g. app@sha256:…)"),
+    }
+}
+
+/// Run a `berth repository` verb.
+pub async fn run(args: RepositoryArgs) -> anyhow::Result<()> {
+    let c = &args.common;
+    match args.verb {
+        RepositoryVerb::List => {
+            Ctx::open(c)
+                .await?
+                .show(Method::GET, "repositories", None, &[])
+                .await
+        }
+        RepositoryVerb::ShowTags { repository } => {
+            let path = format!("repositories/{}/tags", repo_path(&repository));
+            let cols = &["name", "digest", "size", "mediaType", "updatedAt"];
+            Ctx::open(c)
+                .await?
+                .show(Method::GET, &path, None, cols)
+                .await
+        }
+        RepositoryVerb::ShowManifests { repository } => {
+            let path = format!("repositories/{}/manifests", repo_path(&repository));
+            let cols = &["digest", "tags", "size", "mediaType", "createdAt"];
+            Ctx::open(c)
+                .await?
+                .show(Method::GET, &path, None, cols)
+                .await
+        }
+        RepositoryVerb::Untag { image } => {
+            let (repo, tag) = split_tag(&image)?;
+            c.confirm(&format!("untag {image}"))?;
+            let path = format!("repositories/{}/tags/{}", repo_path(repo), seg(tag));
+            Ctx::open(c)
+                .await?
+                .show(Method::DELETE, &path, None, &[])
+                .await
+        }
+        RepositoryVerb::Delete {
+            repository: Some(repo),
+            ..
+        } => {
+            c.confirm(&format!(
+                "delete repository '{repo}' and every manifest in it"
+            ))?;
+            let path = format!("repositories/{}", repo_path(&repo));
+            Ctx::open(c)
+                .await?
+                .show(Method::DELETE, &path, None, &[])
+                .await
+        }
+        RepositoryVerb::Delete {
+            repository: None,
+            image,
+        } => {
+            let image = image.unwrap_or_default();
+            let (repo, digest) = split_digest(&image)?;
+            c.confirm(&format!("delete manifest {image}"))?;
+            let path = format!("repositories/{}/manifests/{}", repo_path(repo), seg(digest));
+            Ctx::open(c)
+                .await?
+                .show(Method::DELETE, &path, None, &[])
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references() {
+        assert_eq!(split_tag("a/b:v1").unwrap(), ("a/b", "v1"));
+        assert_eq!(split_tag("host:5000/a:v1").unwrap(), ("host:5000/a", "v1"));
+        assert!(split_tag("a/b").is_err());
+        assert!(split_tag(":v1").is_err());
+        assert_eq!(split_digest("a@sha256:ab").unwrap(), ("a", "sha256:ab"));
+        assert!(split_digest("a:v1").is_err());
+    }
+}
