@@ -48,8 +48,7 @@ pub enum OutputFormat {
 #[derive(Args, Debug, Clone, Default)]
 pub struct CheckHealthArgs {
     /// The registry's login server, `host[:port]` as you push to it (a
-    /// scheme is allowed). Required: berth does not record which registry
-    /// you logged in to last.
+    /// scheme is allowed). Default: the registry `berth login` used last.
     #[arg(value_name = "LOGIN_SERVER")]
     pub login_server: Option<String>,
     /// Also probe whether you may pull, push and delete in this repository.

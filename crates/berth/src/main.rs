@@ -40,7 +40,15 @@ fn main() -> std::process::ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::CheckHealth(args) => return berth_health::run_blocking(args),
+        Command::CheckHealth(mut args) => {
+            // Default: the registry `berth login` used last.
+            if args.login_server.is_none() {
+                args.login_server = berth_cli::session::Sessions::load()
+                    .ok()
+                    .and_then(|s| s.last_registry);
+            }
+            return berth_health::run_blocking(args);
+        }
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => run_bench(args),
         Command::Client(c) => return berth_cli::run(c, Cli::command),

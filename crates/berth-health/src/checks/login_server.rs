@@ -20,7 +20,7 @@ pub fn check(args: &CheckHealthArgs) -> (Vec<Finding>, Option<Ctx>) {
             vec![Finding::problem(
                 NAME,
                 "LOGIN_SERVER_ERROR",
-                "no login server given: berth does not record which registry you logged in to last, so name it (berth check-health <login-server>)",
+                "no login server given and no earlier `berth login` to default to: name it (berth check-health <login-server>)",
             )],
             None,
         );
