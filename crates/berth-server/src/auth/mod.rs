@@ -119,9 +119,9 @@ impl AuthService {
             repo,
             authenticator,
             tokens: RwLock::new(Arc::new(tokens)),
+            live: live::LiveCaches::new(clock.clone()),
             clock,
             network: PolicyCache::default(),
-            live: live::LiveCaches::default(),
         })
     }
 
