@@ -13,6 +13,9 @@
 
 #![allow(dead_code)]
 
+pub mod login;
+pub mod skopeo;
+
 use std::fs::File;
 use std::io::Read;
 use std::net::TcpListener;
