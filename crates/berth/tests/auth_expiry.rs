@@ -112,10 +112,16 @@ async fn access_refresh_and_directory_tokens_expire_with_leeway() {
 
     // Refresh and directory tokens last 3 hours.
     clock.at(s(THREE_HOURS) - 10);
-    assert_eq!(token_refresh(&server, &refresh, &[scope]).await.status(), 200);
+    assert_eq!(
+        token_refresh(&server, &refresh, &[scope]).await.status(),
+        200
+    );
     assert_eq!(exchange(&server, &directory).await.status(), 200);
     clock.at(s(THREE_HOURS + LEEWAY) + 1);
-    assert_eq!(token_refresh(&server, &refresh, &[scope]).await.status(), 401);
+    assert_eq!(
+        token_refresh(&server, &refresh, &[scope]).await.status(),
+        401
+    );
     assert_eq!(
         token_get(&server, NULL_USER, &refresh, &[scope], false)
             .await
@@ -140,7 +146,9 @@ async fn secrets_and_token_passwords_expire() {
     let sp_login = |when: &'static str| {
         let (server, app_id, secret) = (&server, app_id.clone(), secret.clone());
         async move {
-            let basic = token_get(server, &app_id, &secret, &[], false).await.status();
+            let basic = token_get(server, &app_id, &secret, &[], false)
+                .await
+                .status();
             let directory = directory_token(
                 server,
                 &[
@@ -331,7 +339,13 @@ async fn forged_and_misdated_bearer_tokens_are_refused() {
         .registry()
         .push_image("jwt/app", "v1", &Image::random(1, 64))
         .await;
-    let good = access_token(&server, OWNER_USER, OWNER_PASSWORD, "repository:jwt/app:pull").await;
+    let good = access_token(
+        &server,
+        OWNER_USER,
+        OWNER_PASSWORD,
+        "repository:jwt/app:pull",
+    )
+    .await;
     assert_eq!(pull_status(&server, &good, "jwt/app").await.0, 200);
     let parts: Vec<&str> = good.split('.').collect();
     let header: Value = serde_json::from_slice(&unb64(parts[0])).expect("header");
@@ -401,7 +415,13 @@ async fn forged_and_misdated_bearer_tokens_are_refused() {
 
     // Not yet valid: the registry's clock behind the token's nbf by more
     // than the leeway (a fresh token, so no verified-token cache entry).
-    let fresh = access_token(&server, OWNER_USER, OWNER_PASSWORD, "repository:jwt/app:pull").await;
+    let fresh = access_token(
+        &server,
+        OWNER_USER,
+        OWNER_PASSWORD,
+        "repository:jwt/app:pull",
+    )
+    .await;
     clock.at(-s(LEEWAY) - 5);
     assert_eq!(pull_status(&server, &fresh, "jwt/app").await.0, 401);
     clock.at(-s(LEEWAY) + 5);

@@ -169,7 +169,10 @@ async fn perform(server: &TestServer, action: Action, token: &str) -> u16 {
                 .push_image(IN_PREFIX, &format!("del-{}", random_suffix()), &image)
                 .await
                 .expect_status(201);
-            client.delete(format!("{base}/v2/{IN_PREFIX}/manifests/{}", image.digest()))
+            client.delete(format!(
+                "{base}/v2/{IN_PREFIX}/manifests/{}",
+                image.digest()
+            ))
         }
     };
     req.bearer_auth(token)

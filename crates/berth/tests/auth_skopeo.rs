@@ -104,9 +104,14 @@ fn assert_refused(out: &Output, what: &str) {
     assert!(!out.status.success(), "{what} succeeded");
     let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
     assert!(
-        ["denied", "forbidden", "unauthorized", "authentication required"]
-            .iter()
-            .any(|w| err.contains(w)),
+        [
+            "denied",
+            "forbidden",
+            "unauthorized",
+            "authentication required"
+        ]
+        .iter()
+        .any(|w| err.contains(w)),
         "{what}: {err}"
     );
 }
@@ -199,11 +204,18 @@ async fn skopeo_logs_in_with_every_credential_kind() {
     let pw = api.user("sk-user").await;
     api.assign("sk-user", "AcrPush", None).await;
     let directory = user_directory_token(&server, "sk-user", &pw).await;
-    let refresh = str_field(&json_of(exchange(&server, &directory).await).await, "refresh_token");
+    let refresh = str_field(
+        &json_of(exchange(&server, &directory).await).await,
+        "refresh_token",
+    );
     let null_user = Skopeo::new(&server, tmp.path(), "null-user");
     null_user.login(NULL_USER, &refresh);
     let pulled = round_trip(&null_user, "sk/refresh", "null-uuid refresh token");
-    assert_eq!(pulled, stored("sk/refresh").await, "null-uuid refresh token");
+    assert_eq!(
+        pulled,
+        stored("sk/refresh").await,
+        "null-uuid refresh token"
+    );
 
     // Anonymous: nothing without anonymous pull; with it, pull but no push.
     let anonymous = Skopeo::new(&server, tmp.path(), "anonymous");

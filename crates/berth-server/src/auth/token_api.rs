@@ -141,7 +141,7 @@ async fn issue(
     for (raw, err) in &parsed.rejected {
         tracing::info!(target: "berth::audit", operation, scope = %raw, error = %err, "ignored malformed scope");
     }
-    let policy = match load_policy_context(&auth.repo, &who.principal).await {
+    let policy = match auth.cached_policy(&who.principal, who.generation).await {
         Ok(p) => p,
         Err(e) => return internal(e),
     };

@@ -174,7 +174,13 @@ impl Api {
     }
 
     /// Like [`Api::call`], asserting the status.
-    pub async fn expect(&self, method: Method, path: &str, body: Option<Value>, want: u16) -> Value {
+    pub async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        want: u16,
+    ) -> Value {
         let (status, v) = self.call(method.clone(), path, body).await;
         assert_eq!(status, want, "{method} {path} → {v}");
         v
