@@ -124,7 +124,8 @@ impl AuthService {
             authenticator,
             tokens: RwLock::new(Arc::new(tokens)),
             live: live::LiveCaches::new(clock.clone()),
-            issuers: oidc::IssuerKeys::new(clock.clone()),
+            issuers: oidc::IssuerKeys::new(clock.clone())
+                .context("building the HTTP client for OIDC issuers")?,
             clock,
             network: PolicyCache::default(),
         })

@@ -47,19 +47,19 @@ pub struct IssuerKeys {
 }
 
 impl IssuerKeys {
-    /// An empty cache whose entries age by `clock`.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
+    /// An empty cache whose entries age by `clock`; fails only when the
+    /// HTTP client cannot be built (no TLS backend).
+    pub fn new(clock: Arc<dyn Clock>) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        IssuerKeys {
+            .build()?;
+        Ok(IssuerKeys {
             client,
             clock,
             cache: DashMap::new(),
-        }
+        })
     }
 
     /// The keys of `issuer` that should contain `kid`.
