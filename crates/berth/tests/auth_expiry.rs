@@ -4,7 +4,8 @@
 //! service-principal secret and repository-token password expiry,
 //! disable/regenerate/unassign stopping live tokens within 60 s, token
 //! lifetimes changed at runtime, and forged bearer tokens (alg none, HS256
-//! keyed with the public key, unknown kid, wrong audience, not yet valid).
+//! keyed with the public key, unknown kid, wrong audience and issuer, not
+//! yet valid).
 
 mod common;
 
@@ -334,7 +335,7 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn forged_and_misdated_bearer_tokens_are_refused() {
     let clock = Clock::new();
-    let server = clock.server().await;
+    let mut server = clock.server().await;
     server
         .registry()
         .push_image("jwt/app", "v1", &Image::random(1, 64))
@@ -426,4 +427,23 @@ async fn forged_and_misdated_bearer_tokens_are_refused() {
     assert_eq!(pull_status(&server, &fresh, "jwt/app").await.0, 401);
     clock.at(-s(LEEWAY) + 5);
     assert_eq!(pull_status(&server, &fresh, "jwt/app").await.0, 200);
+
+    // Wrong issuer and audience, genuinely signed: the same data directory
+    // (so the same signing keys) served under another login server — the
+    // harness picks a new port, and the login server defaults to it.
+    clock.at(0);
+    let old_host = server.host();
+    server.restart().await;
+    assert_ne!(server.host(), old_host);
+    let (status, challenge) = pull_status(&server, &good, "jwt/app").await;
+    assert_eq!(status, 401, "a token for {old_host} accepted");
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    // Only the restarted server's log (the first run logged wrong_audience
+    // for the directory token above).
+    let log = server.log_tail(20_000);
+    let latest = log.rsplit("---- run-").next().unwrap_or_default();
+    assert!(
+        latest.contains("wrong_issuer") || latest.contains("wrong_audience"),
+        "no issuer/audience reason in the audit log:\n{latest}"
+    );
 }
