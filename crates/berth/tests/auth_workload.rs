@@ -176,6 +176,21 @@ async fn workload_identity_logs_in_with_a_trusted_oidc_token() {
     )
     .await;
     api.assign("ci-workload", "AcrPush", None).await;
+    // Readers may look but not create; Contributors may create.
+    for (role, want) in [("Reader", 403), ("Contributor", 201)] {
+        let user = format!("wl-{}", role.to_ascii_lowercase());
+        let pw = api.user(&user).await;
+        api.assign(&user, role, None).await;
+        let token = user_directory_token(&server, &user, &pw).await;
+        let r = plain()
+            .post(format!("{}/api/v1/workload-identities", server.base_url()))
+            .bearer_auth(&token)
+            .json(&json!({"name": format!("by-{user}"), "issuer": issuer.url, "subject": "s", "audience": "a"}))
+            .send()
+            .await
+            .expect("create as {role}");
+        assert_eq!(r.status(), want, "{role}");
+    }
 
     // RS256 and ES256 assertions both log in.
     let r = workload_login(
@@ -319,7 +334,7 @@ async fn workload_identity_logs_in_with_a_trusted_oidc_token() {
     let list = api
         .expect(Method::GET, "/api/v1/workload-identities", None, 200)
         .await;
-    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
     let path = format!("/api/v1/workload-identities/{client_id}");
     api.expect(Method::GET, &path, None, 200).await;
     let v = api
