@@ -67,6 +67,31 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that reads the time (whole Unix seconds, decimal text) from a
+/// file on every call; for end-to-end tests that must move a running
+/// server's clock (`berth serve` uses it when `BERTH_TEST_CLOCK_FILE` is
+/// set). When the file is missing or unreadable the real time is used.
+#[derive(Debug, Clone)]
+pub struct FileClock {
+    path: std::path::PathBuf,
+}
+
+impl FileClock {
+    /// A clock reading `path`.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> u64 {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| SystemClock.now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +105,18 @@ mod tests {
         c.set(5);
         assert_eq!(c.now(), 5);
         assert_eq!(c.system_time(), UNIX_EPOCH + Duration::from_secs(5));
+    }
+
+    #[test]
+    fn file_clock_reads_the_file_and_falls_back() {
+        let dir = std::env::temp_dir().join(format!("berth-clock-{}", std::process::id()));
+        let c = FileClock::new(&dir);
+        assert!(c.now() > 1_577_836_800, "missing file → real time");
+        std::fs::write(&dir, "1234\n").expect("write");
+        assert_eq!(c.now(), 1234);
+        std::fs::write(&dir, "garbage").expect("write");
+        assert!(c.now() > 1_577_836_800, "unparsable → real time");
+        let _ = std::fs::remove_file(&dir);
     }
 
     #[test]

@@ -156,6 +156,77 @@ pub enum AuthFailure {
         /// Seconds until a retry may succeed.
         retry_after_secs: u64,
     },
+    /// A workload identity's assertion names another issuer than the one
+    /// the identity trusts.
+    #[error("assertion issuer {issuer:?} is not the trusted issuer {expected:?}")]
+    WorkloadIssuerUntrusted {
+        /// `iss` of the assertion.
+        issuer: String,
+        /// The issuer the workload identity trusts.
+        expected: String,
+    },
+    /// The assertion's `sub` is not the workload identity's subject.
+    #[error("assertion subject {subject:?} is not the expected {expected:?}")]
+    WorkloadSubjectMismatch {
+        /// `sub` of the assertion.
+        subject: String,
+        /// The configured subject.
+        expected: String,
+    },
+    /// The assertion's `aud` does not contain the configured audience.
+    #[error("assertion audience {audience:?} does not contain {expected:?}")]
+    WorkloadAudienceMismatch {
+        /// `aud` of the assertion.
+        audience: Vec<String>,
+        /// The configured audience.
+        expected: String,
+    },
+    /// The assertion's `kid` is not among the issuer's published keys
+    /// (after a refetch of its JWKS).
+    #[error("assertion key {kid:?} is not published by issuer {issuer:?}")]
+    WorkloadKeyUnknown {
+        /// `kid` of the assertion.
+        kid: String,
+        /// The issuer.
+        issuer: String,
+    },
+    /// The assertion's algorithm is not the one pinned for its key type
+    /// (RS256 for RSA keys, ES256 for P-256 keys; never `none` or HS*).
+    #[error("assertion algorithm {alg:?} is refused")]
+    WorkloadAlgorithmRefused {
+        /// `alg` of the assertion.
+        alg: String,
+    },
+    /// The issuer's discovery document or JWKS could not be fetched.
+    #[error("issuer {issuer:?} unreachable: {detail}")]
+    WorkloadIssuerUnreachable {
+        /// The issuer.
+        issuer: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The assertion's `exp` (plus leeway) has passed.
+    #[error("assertion expired at {expired_at} (now {now})")]
+    WorkloadTokenExpired {
+        /// `exp`, unix seconds.
+        expired_at: u64,
+        /// Server time.
+        now: u64,
+    },
+    /// The assertion's `nbf` is in the future beyond the leeway.
+    #[error("assertion not valid before {not_before} (now {now})")]
+    WorkloadTokenNotYetValid {
+        /// `nbf`, unix seconds.
+        not_before: u64,
+        /// Server time.
+        now: u64,
+    },
+    /// The assertion is not a well-formed, correctly signed JWT.
+    #[error("assertion is invalid: {detail}")]
+    WorkloadTokenInvalid {
+        /// What was wrong.
+        detail: String,
+    },
 }
 
 impl AuthFailure {
@@ -183,6 +254,15 @@ impl AuthFailure {
             AuthFailure::RevokedToken { .. } => "revoked_token",
             AuthFailure::IpDenied { .. } => "ip_denied",
             AuthFailure::Throttled { .. } => "throttled",
+            AuthFailure::WorkloadIssuerUntrusted { .. } => "workload_issuer_untrusted",
+            AuthFailure::WorkloadSubjectMismatch { .. } => "workload_subject_mismatch",
+            AuthFailure::WorkloadAudienceMismatch { .. } => "workload_audience_mismatch",
+            AuthFailure::WorkloadKeyUnknown { .. } => "workload_key_unknown",
+            AuthFailure::WorkloadAlgorithmRefused { .. } => "workload_algorithm_refused",
+            AuthFailure::WorkloadIssuerUnreachable { .. } => "workload_issuer_unreachable",
+            AuthFailure::WorkloadTokenExpired { .. } => "workload_token_expired",
+            AuthFailure::WorkloadTokenNotYetValid { .. } => "workload_token_not_yet_valid",
+            AuthFailure::WorkloadTokenInvalid { .. } => "workload_token_invalid",
         }
     }
 
@@ -256,6 +336,20 @@ impl AuthFailure {
             ),
             AuthFailure::Throttled { retry_after_secs } => {
                 format!("too many requests: retry after {retry_after_secs} seconds")
+            }
+            // One message for every workload failure: the client learns
+            // nothing about which client ids exist or what they trust; the
+            // audit log has the precise reason.
+            AuthFailure::WorkloadIssuerUntrusted { .. }
+            | AuthFailure::WorkloadSubjectMismatch { .. }
+            | AuthFailure::WorkloadAudienceMismatch { .. }
+            | AuthFailure::WorkloadKeyUnknown { .. }
+            | AuthFailure::WorkloadAlgorithmRefused { .. }
+            | AuthFailure::WorkloadIssuerUnreachable { .. }
+            | AuthFailure::WorkloadTokenExpired { .. }
+            | AuthFailure::WorkloadTokenNotYetValid { .. }
+            | AuthFailure::WorkloadTokenInvalid { .. } => {
+                "the client assertion was not accepted for this client id".into()
             }
         }
     }

@@ -42,6 +42,7 @@
 //! move the whole set through PKCS#8 PEM so every replica shares it.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -674,10 +675,20 @@ pub struct IssuedToken {
     pub expires_in: u64,
 }
 
+/// Token lifetimes that can change while the service runs (registry
+/// settings): new tokens use the values current at issuance.
+#[derive(Debug)]
+struct Lifetimes {
+    access: AtomicU64,
+    refresh: AtomicU64,
+    identity: AtomicU64,
+}
+
 /// Issues and verifies berth's tokens with a [`KeySet`].
 #[derive(Debug)]
 pub struct TokenService {
     config: TokenConfig,
+    lifetimes: Lifetimes,
     keys: KeySet,
     clock: Arc<dyn Clock>,
 }
@@ -686,15 +697,50 @@ impl TokenService {
     /// A token service.
     pub fn new(config: TokenConfig, keys: KeySet, clock: Arc<dyn Clock>) -> Self {
         Self {
+            lifetimes: Lifetimes {
+                access: AtomicU64::new(config.access_ttl),
+                refresh: AtomicU64::new(config.refresh_ttl),
+                identity: AtomicU64::new(config.identity_ttl),
+            },
             config,
             keys,
             clock,
         }
     }
 
-    /// The configuration.
+    /// The configuration as given to [`TokenService::new`]; its lifetimes
+    /// may since have been replaced with [`TokenService::set_lifetimes`]
+    /// (see [`TokenService::lifetimes`]).
     pub fn config(&self) -> &TokenConfig {
         &self.config
+    }
+
+    /// Change the lifetimes (seconds) of access, refresh and identity tokens
+    /// issued from now on; tokens already issued keep theirs.
+    pub fn set_lifetimes(&self, access: u64, refresh: u64, identity: u64) {
+        self.lifetimes.access.store(access, Ordering::Relaxed);
+        self.lifetimes.refresh.store(refresh, Ordering::Relaxed);
+        self.lifetimes.identity.store(identity, Ordering::Relaxed);
+    }
+
+    /// The current lifetimes (access, refresh, identity), seconds.
+    pub fn lifetimes(&self) -> (u64, u64, u64) {
+        (
+            self.lifetimes.access.load(Ordering::Relaxed),
+            self.lifetimes.refresh.load(Ordering::Relaxed),
+            self.lifetimes.identity.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The configuration with the current lifetimes.
+    fn current_config(&self) -> TokenConfig {
+        let (access_ttl, refresh_ttl, identity_ttl) = self.lifetimes();
+        TokenConfig {
+            access_ttl,
+            refresh_ttl,
+            identity_ttl,
+            ..self.config.clone()
+        }
     }
 
     /// The keys.
@@ -709,7 +755,7 @@ impl TokenService {
 
     /// Rotate to `new_key`, keeping the old key as long as its tokens live.
     pub fn rotate(&mut self, new_key: SigningKey) {
-        let retire = self.config.retire_after(self.clock.now());
+        let retire = self.current_config().retire_after(self.clock.now());
         self.keys.rotate(new_key, retire);
     }
 
@@ -744,12 +790,13 @@ impl TokenService {
         generation: Option<u64>,
     ) -> Result<IssuedToken, KeyError> {
         let now = self.clock.now();
+        let ttl = self.lifetimes.access.load(Ordering::Relaxed);
         let jti = new_jti();
         let claims = AccessClaims {
             jti: jti.clone(),
             sub: subject.to_string(),
             nbf: now,
-            exp: now + self.config.access_ttl,
+            exp: now + ttl,
             iat: now,
             iss: self.config.issuer.clone(),
             aud: Audience::One(self.config.audience.clone()),
@@ -758,7 +805,7 @@ impl TokenService {
             principal,
             generation,
         };
-        self.issued(&claims, jti, now, self.config.access_ttl)
+        self.issued(&claims, jti, now, ttl)
     }
 
     /// Issue a refresh token.
@@ -771,12 +818,13 @@ impl TokenService {
         permissions: Permissions,
     ) -> Result<IssuedToken, KeyError> {
         let now = self.clock.now();
+        let ttl = self.lifetimes.refresh.load(Ordering::Relaxed);
         let jti = new_jti();
         let claims = RefreshClaims {
             jti: jti.clone(),
             sub: subject.to_string(),
             nbf: now,
-            exp: now + self.config.refresh_ttl,
+            exp: now + ttl,
             iat: now,
             iss: self.config.issuer.clone(),
             aud: Audience::One(self.config.audience.clone()),
@@ -786,7 +834,7 @@ impl TokenService {
             principal,
             generation,
         };
-        self.issued(&claims, jti, now, self.config.refresh_ttl)
+        self.issued(&claims, jti, now, ttl)
     }
 
     /// Issue an identity (directory) token.
@@ -799,12 +847,13 @@ impl TokenService {
         tenant: &str,
     ) -> Result<IssuedToken, KeyError> {
         let now = self.clock.now();
+        let ttl = self.lifetimes.identity.load(Ordering::Relaxed);
         let jti = new_jti();
         let claims = IdentityClaims {
             jti: jti.clone(),
             sub: subject.to_string(),
             nbf: now,
-            exp: now + self.config.identity_ttl,
+            exp: now + ttl,
             iat: now,
             iss: self.config.issuer.clone(),
             aud: Audience::One(self.config.directory_audience.clone()),
@@ -813,7 +862,7 @@ impl TokenService {
             principal,
             generation,
         };
-        self.issued(&claims, jti, now, self.config.identity_ttl)
+        self.issued(&claims, jti, now, ttl)
     }
 
     fn issued<C: Serialize>(

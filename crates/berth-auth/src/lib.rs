@@ -49,6 +49,7 @@ pub mod clock;
 pub mod credential;
 pub mod error;
 pub mod jwt;
+pub mod oidc;
 pub mod password;
 pub mod principal;
 pub mod role;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use berth_server::{tls, AppState, OpenGate, ServeOptions};
 use berth_store::Registry;
 
-use berth_auth::clock::SystemClock;
+use berth_auth::clock::{Clock, FileClock, SystemClock};
 use berth_server::auth::limiter::LimiterConfig;
 use berth_server::auth::{AuthService, AuthSettings, BOOTSTRAP_USER};
 use berth_store::IdentityRepo;
@@ -99,7 +99,7 @@ async fn open_auth(config: &ServeConfig, registry: &Registry) -> anyhow::Result<
         limiter: LimiterConfig::default(),
     };
     let repo = IdentityRepo::new(registry.meta());
-    let auth = AuthService::open(settings, repo, Arc::new(SystemClock)).await?;
+    let auth = AuthService::open(settings, repo, clock()).await?;
     let password = std::env::var(BOOTSTRAP_PASSWORD_ENV)
         .ok()
         .filter(|p| !p.is_empty());
@@ -112,6 +112,23 @@ async fn open_auth(config: &ServeConfig, registry: &Registry) -> anyhow::Result<
         );
     }
     Ok(auth)
+}
+
+/// Test-only hook: when set, the identity layer reads the time (Unix
+/// seconds) from this file, so end-to-end tests can expire tokens without
+/// waiting. Never set it in production.
+const TEST_CLOCK_ENV: &str = "BERTH_TEST_CLOCK_FILE";
+
+/// The identity layer's clock: the wall clock, or the test hook's file.
+fn clock() -> Arc<dyn Clock> {
+    match std::env::var_os(TEST_CLOCK_ENV).filter(|p| !p.is_empty()) {
+        Some(path) => {
+            tracing::warn!(file = %std::path::Path::new(&path).display(),
+                "{TEST_CLOCK_ENV} is set: the identity layer's clock reads this file (test only)");
+            Arc::new(FileClock::new(path))
+        }
+        None => Arc::new(SystemClock),
+    }
 }
 
 /// Remove abandoned uploads at start and then hourly.

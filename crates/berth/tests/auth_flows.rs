@@ -7,74 +7,9 @@
 mod common;
 
 use base64::Engine as _;
+use common::login::*;
 use common::*;
 use serde_json::{json, Value};
-
-const NULL_USER: &str = "00000000-0000-0000-0000-000000000000";
-
-fn plain() -> reqwest::Client {
-    reqwest::Client::builder().build().expect("client")
-}
-
-async fn token_get(
-    server: &TestServer,
-    user: &str,
-    password: &str,
-    scopes: &[&str],
-    offline: bool,
-) -> reqwest::Response {
-    let mut q: Vec<(&str, String)> = vec![("service", server.host())];
-    for s in scopes {
-        q.push(("scope", s.to_string()));
-    }
-    if offline {
-        q.push(("offline_token", "true".into()));
-    }
-    plain()
-        .get(format!("{}/oauth2/token", server.base_url()))
-        .basic_auth(user, Some(password))
-        .query(&q)
-        .send()
-        .await
-        .expect("token request")
-}
-
-async fn json_of(r: reqwest::Response) -> Value {
-    r.json::<Value>().await.expect("json body")
-}
-
-async fn bearer_post_blob(server: &TestServer, token: &str, repo: &str) -> reqwest::Response {
-    let data = random_bytes(64);
-    plain()
-        .post(format!(
-            "{}/v2/{repo}/blobs/uploads/?digest={}",
-            server.base_url(),
-            sha256(&data)
-        ))
-        .bearer_auth(token)
-        .body(data)
-        .send()
-        .await
-        .expect("push")
-}
-
-async fn owner_api(server: &TestServer) -> String {
-    let r = plain()
-        .post(format!("{}/directory/token", server.base_url()))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", OWNER_USER),
-            ("password", OWNER_PASSWORD),
-        ])
-        .send()
-        .await
-        .expect("directory token");
-    assert_eq!(r.status(), 200);
-    json_of(r).await["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
-}
 
 #[tokio::test]
 async fn challenge_token_flow_and_scope_split() {

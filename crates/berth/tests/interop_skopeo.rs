@@ -12,19 +12,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::skopeo::{skopeo_available, write_policy};
 use common::*;
 use serde_json::{json, Value};
-
-fn skopeo_available() -> bool {
-    if on_path("skopeo") {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("skopeo is not on PATH, but CI is set: CI must install skopeo for interop tests");
-    }
-    eprintln!("SKIPPED: skopeo is not on PATH; interop_skopeo tests did not run");
-    false
-}
 
 /// Run skopeo with a permissive signature policy; assert success.
 fn skopeo(server: &TestServer, policy: &Path, args: &[&str]) -> Output {
@@ -51,13 +41,6 @@ fn skopeo_raw(server: &TestServer, policy: &Path, args: &[&str]) -> Output {
     }
     cmd.args(rest);
     cmd.output().expect("run skopeo")
-}
-
-fn write_policy(dir: &Path) -> PathBuf {
-    let p = dir.join("policy.json");
-    std::fs::write(&p, br#"{"default":[{"type":"insecureAcceptAnything"}]}"#)
-        .expect("write policy");
-    p
 }
 
 /// An OCI image layout directory under construction.

@@ -23,6 +23,7 @@ pub mod scope_maps;
 pub mod service_principals;
 pub mod tokens;
 pub mod users;
+pub mod workload_identities;
 
 use std::sync::Arc;
 
@@ -115,6 +116,8 @@ pub(crate) fn expiry(state: &ApiState, days: Option<u64>, field: &str) -> MgmtRe
         registry::show, registry::update,
         repositories::list, repositories::tags, repositories::manifests,
         repositories::untag, repositories::delete_manifest, repositories::delete_repository,
+        workload_identities::create, workload_identities::list, workload_identities::show,
+        workload_identities::update, workload_identities::delete,
     ),
     components(schemas(error::ErrorBody, error::ErrorItem)),
     modifiers(&SecurityAddon),
@@ -237,6 +240,16 @@ pub fn routes(auth: Arc<AuthService>, registry: Arc<Registry>) -> Router {
             get(registry::show).patch(registry::update),
         )
         .route("/api/v1/repositories", get(repositories::list))
+        .route(
+            "/api/v1/workload-identities",
+            post(workload_identities::create).get(workload_identities::list),
+        )
+        .route(
+            "/api/v1/workload-identities/{client_id}",
+            get(workload_identities::show)
+                .patch(workload_identities::update)
+                .delete(workload_identities::delete),
+        )
         .route(
             "/api/v1/repositories/{*rest}",
             get(repositories::dispatch_get).delete(repositories::dispatch_delete),

@@ -122,6 +122,12 @@ pub async fn update(
     }
     c.validate()?;
     state.auth.repo.update_registry_config(&c).await?;
+    // New tokens use the new lifetimes at once (tokens already issued keep theirs).
+    state.auth.token_service().set_lifetimes(
+        c.access_token_ttl_secs,
+        c.refresh_token_ttl_secs,
+        c.identity_token_ttl_secs,
+    );
     state.auth.policy_changed();
     Ok(Json(view(&state, c)))
 }

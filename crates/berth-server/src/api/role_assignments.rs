@@ -60,9 +60,15 @@ pub struct ListQuery {
 async fn resolve_assignee(state: &ApiState, name: &str) -> MgmtResult<Assignee> {
     let repo = &state.auth.repo;
     if let Ok(id) = Uuid::parse_str(name) {
-        if repo.get_service_principal(id).await?.is_some() {
+        if repo.get_service_principal(id).await?.is_some()
+            || repo.get_workload_identity(id).await?.is_some()
+        {
             return Ok(Assignee::ServicePrincipal(id));
         }
+    }
+    // A workload identity is assigned like a service principal, by client id.
+    if let Some(w) = repo.workload_identity_by_name(name).await? {
+        return Ok(Assignee::ServicePrincipal(w.client_id));
     }
     if let Some(u) = repo.user_by_name(name).await? {
         return Ok(Assignee::User(u.id));
@@ -72,7 +78,7 @@ async fn resolve_assignee(state: &ApiState, name: &str) -> MgmtResult<Assignee> 
     }
     Err(MgmtError::invalid(
         "assignee",
-        format!("no user, group or service principal {name:?}"),
+        format!("no user, group, service principal or workload identity {name:?}"),
     ))
 }
 
@@ -81,7 +87,10 @@ async fn assignee_name(state: &ApiState, a: &Assignee) -> MgmtResult<Option<Stri
     Ok(match a {
         Assignee::User(id) => repo.get_user(*id).await?.map(|u| u.name),
         Assignee::Group(id) => repo.get_group(*id).await?.map(|g| g.name),
-        Assignee::ServicePrincipal(id) => repo.get_service_principal(*id).await?.map(|s| s.name),
+        Assignee::ServicePrincipal(id) => match repo.get_service_principal(*id).await? {
+            Some(s) => Some(s.name),
+            None => repo.get_workload_identity(*id).await?.map(|w| w.name),
+        },
     })
 }
 

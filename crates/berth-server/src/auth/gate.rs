@@ -296,10 +296,12 @@ impl AuthService {
         ))
     }
 
-    /// The policy of a principal that just authenticated with Basic, from
-    /// the same live cache bearer tokens use, so a client sending Basic on
-    /// every request does not cost a policy read per request.
-    async fn cached_policy(
+    /// The policy of a principal that just authenticated (Basic on `/v2`,
+    /// or at the token endpoint), from the same live cache bearer tokens
+    /// use, so neither a client sending Basic on every request nor token
+    /// issuance costs a policy read each time. Policy changes made in this
+    /// process clear the cache at once.
+    pub(crate) async fn cached_policy(
         &self,
         principal: &Principal,
         generation: u64,

@@ -9,8 +9,13 @@
 //!   or removing a role assignment takes effect within that time on every
 //!   replica (berth promises 60 s), without a database read per request.
 //! * Strikes: a token already told `insufficient_scope` for a request.
+//!
+//! Ages are measured with the service's injected [`Clock`], so tests can walk
+//! past [`LIVE_TTL`] without sleeping.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+
+use berth_auth::clock::Clock;
 
 use berth_auth::authorize::PolicyContext;
 use berth_auth::error::AuthFailure;
@@ -18,10 +23,10 @@ use berth_auth::jwt::AccessClaims;
 use berth_auth::principal::Principal;
 use dashmap::DashMap;
 
-/// How long a live principal + policy is reused.
-pub const LIVE_TTL: Duration = Duration::from_secs(30);
-/// How long a strike is remembered.
-const STRIKE_TTL: Duration = Duration::from_secs(120);
+/// How long (seconds) a live principal + policy is reused.
+pub const LIVE_TTL: u64 = 30;
+/// How long (seconds) a strike is remembered.
+const STRIKE_TTL: u64 = 120;
 /// Bound of each cache; past it the cache is emptied (cheap, rare).
 const CAPACITY: usize = 50_000;
 
@@ -29,14 +34,24 @@ const CAPACITY: usize = 50_000;
 pub type LiveEntry = Result<(Principal, PolicyContext), AuthFailure>;
 
 /// The caches.
-#[derive(Default)]
 pub struct LiveCaches {
+    clock: Arc<dyn Clock>,
     verified: DashMap<String, AccessClaims>,
-    principals: DashMap<String, (Instant, LiveEntry)>,
-    strikes: DashMap<(String, String), Instant>,
+    principals: DashMap<String, (u64, LiveEntry)>,
+    strikes: DashMap<(String, String), u64>,
 }
 
 impl LiveCaches {
+    /// Empty caches whose entries age by `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            verified: DashMap::new(),
+            principals: DashMap::new(),
+            strikes: DashMap::new(),
+        }
+    }
+
     /// Claims of a token verified before.
     pub fn verified(&self, token: &str) -> Option<AccessClaims> {
         self.verified.get(token).map(|c| c.clone())
@@ -53,7 +68,8 @@ impl LiveCaches {
     /// A fresh live entry for `key`.
     pub fn principal(&self, key: &str) -> Option<LiveEntry> {
         let e = self.principals.get(key)?;
-        (e.0.elapsed() < LIVE_TTL).then(|| e.1.clone())
+        let age = self.clock.now().saturating_sub(e.0);
+        (age < LIVE_TTL).then(|| e.1.clone())
     }
 
     /// Remember a live entry.
@@ -61,7 +77,7 @@ impl LiveCaches {
         if self.principals.len() >= CAPACITY {
             self.principals.clear();
         }
-        self.principals.insert(key, (Instant::now(), entry));
+        self.principals.insert(key, (self.clock.now(), entry));
     }
 
     /// Record that token `jti` was told to fetch a token for `scope`;
@@ -72,11 +88,11 @@ impl LiveCaches {
             self.strikes.clear();
         }
         let key = (jti.to_string(), scope.to_string());
-        let now = Instant::now();
+        let now = self.clock.now();
         let seen = self
             .strikes
             .get(&key)
-            .is_some_and(|t| now.duration_since(*t) < STRIKE_TTL);
+            .is_some_and(|t| now.saturating_sub(*t) < STRIKE_TTL);
         self.strikes.insert(key, now);
         seen
     }

@@ -7,6 +7,7 @@
 //!   access the request needs.
 //! * [`token_api`]: `/oauth2/token`, `/oauth2/exchange`, `/directory/token`
 //!   and the JWKS document.
+//! * [`oidc`]: workload identity logins with external OIDC assertions.
 //! * [`live`]: caches that keep the per-request cost of a bearer token low
 //!   (verified tokens, live principals + policy) while honouring the 60 s
 //!   revocation promise.
@@ -20,6 +21,7 @@ pub mod gate;
 pub mod limiter;
 pub mod live;
 pub mod network;
+pub mod oidc;
 pub mod token_api;
 
 use std::net::IpAddr;
@@ -73,6 +75,8 @@ pub struct AuthService {
     network: PolicyCache,
     /// Per-request caches.
     pub live: live::LiveCaches,
+    /// External OIDC issuers' keys (workload identities).
+    pub issuers: oidc::IssuerKeys,
 }
 
 impl AuthService {
@@ -119,9 +123,11 @@ impl AuthService {
             repo,
             authenticator,
             tokens: RwLock::new(Arc::new(tokens)),
+            live: live::LiveCaches::new(clock.clone()),
+            issuers: oidc::IssuerKeys::new(clock.clone())
+                .context("building the HTTP client for OIDC issuers")?,
             clock,
             network: PolicyCache::default(),
-            live: live::LiveCaches::default(),
         })
     }
 

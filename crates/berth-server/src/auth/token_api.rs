@@ -141,7 +141,7 @@ async fn issue(
     for (raw, err) in &parsed.rejected {
         tracing::info!(target: "berth::audit", operation, scope = %raw, error = %err, "ignored malformed scope");
     }
-    let policy = match load_policy_context(&auth.repo, &who.principal).await {
+    let policy = match auth.cached_policy(&who.principal, who.generation).await {
         Ok(p) => p,
         Err(e) => return internal(e),
     };
@@ -443,6 +443,12 @@ async fn directory_token(
                 run_blocking_ok(auth.authenticator.authenticate_password(&auth.repo, u, p)).await,
             )
         }
+        Some("client_credentials") if field(&form, "client_assertion").is_some() => {
+            match workload_login(&auth, ip, &form).await {
+                Ok(pair) => pair,
+                Err(r) => return r,
+            }
+        }
         Some("client_credentials") => {
             let (Some(id), Some(secret)) =
                 (field(&form, "client_id"), field(&form, "client_secret"))
@@ -519,6 +525,45 @@ async fn directory_token(
         }
         Err(e) => internal(e),
     }
+}
+
+/// `client_assertion_type` of the federated-credential flow (RFC 7523).
+const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// `client_credentials` with a `client_assertion`: a workload identity.
+async fn workload_login(
+    auth: &AuthService,
+    ip: Option<IpAddr>,
+    form: &Form,
+) -> Result<
+    (
+        String,
+        Result<Authenticated, AuthenticateError<berth_store::StoreError>>,
+    ),
+    Response,
+> {
+    let bad = |d: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", d.into());
+    if field(form, "client_assertion_type") != Some(JWT_BEARER_ASSERTION) {
+        return Err(bad(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let (Some(id), Some(assertion)) = (field(form, "client_id"), field(form, "client_assertion"))
+    else {
+        return Err(bad("client_id and client_assertion are required"));
+    };
+    let Ok(client_id) = uuid::Uuid::parse_str(id) else {
+        return Err(bad(
+            "client_id must be a workload identity's client id (a UUID)",
+        ));
+    };
+    if let Some(wait) = auth.limiter.check(ip, Some(id)) {
+        return Err(throttled(wait));
+    }
+    Ok((
+        id.to_string(),
+        auth.authenticate_workload(client_id, assertion).await,
+    ))
 }
 
 /// `GET /.well-known/jwks.json`.

@@ -4,8 +4,8 @@
 //! storage traits ([`IdentityStore`], [`PolicyStore`]) and everything the
 //! management API changes: directory users and groups, service principals
 //! and their client secrets, the admin account, scope maps, repository
-//! tokens, role assignments, network rules, registry settings and the token
-//! signing keys. The schema is `migrations/sqlite/0002_identity.sql`.
+//! tokens, workload identities, role assignments, network rules, registry
+//! settings and the token signing keys. The schema is `migrations/sqlite/0002_identity.sql`.
 //!
 //! Conventions:
 //! - Lookups return `Ok(None)` for "no such thing"; disabled identities and
@@ -35,6 +35,7 @@ mod service_principals;
 mod settings;
 mod tokens;
 mod users;
+mod workload;
 
 use berth_auth::authorize::RegistrySettings;
 use berth_auth::credential::{
@@ -59,6 +60,7 @@ pub use service_principals::ServicePrincipalInfo;
 pub use settings::{NetworkAction, RegistryConfig};
 pub use tokens::TokenInfo;
 pub use users::{validate_user_name, UserInfo};
+pub use workload::{validate_issuer, NewWorkloadIdentity, WorkloadIdentityInfo};
 
 /// The secret name of a directory user's password.
 pub const USER_PASSWORD: &str = "password";
@@ -223,12 +225,19 @@ impl IdentityStore for IdentityRepo {
         self.user_by_name(name).await
     }
 
-    /// Workload identities are not persisted yet: none exist.
     async fn workload_identity(
         &self,
-        _client_id: Uuid,
+        client_id: Uuid,
     ) -> Result<Option<WorkloadIdentityRecord>, StoreError> {
-        Ok(None)
+        Ok(self
+            .get_workload_identity(client_id)
+            .await?
+            .map(|w| WorkloadIdentityRecord {
+                client_id: w.client_id,
+                name: w.name,
+                enabled: w.enabled,
+                generation: w.generation,
+            }))
     }
 }
 

@@ -75,14 +75,19 @@ impl IdentityRepo {
         scope: &RoleScope,
     ) -> Result<Uuid, StoreError> {
         let (kind, assignee_id) = assignee_key(assignee);
-        let (table, col) = match assignee {
-            Assignee::User(_) => ("directory_users", "id"),
-            Assignee::Group(_) => ("directory_groups", "id"),
-            Assignee::ServicePrincipal(_) => ("service_principals", "app_id"),
+        // A service-principal assignee may also be a workload identity's
+        // client id (both log in as an application).
+        let exists = match assignee {
+            Assignee::User(_) => "SELECT 1 FROM directory_users WHERE id = $1",
+            Assignee::Group(_) => "SELECT 1 FROM directory_groups WHERE id = $1",
+            Assignee::ServicePrincipal(_) => {
+                "SELECT 1 FROM service_principals WHERE app_id = $1 \
+                 UNION ALL SELECT 1 FROM workload_identities WHERE client_id = $1"
+            }
         };
         let id = Uuid::new_v4();
         let mut tx = self.write.begin().await?;
-        let found = sqlx::query(&format!("SELECT 1 FROM {table} WHERE {col} = $1"))
+        let found = sqlx::query(exists)
             .bind(&assignee_id)
             .fetch_optional(&mut *tx)
             .await?;

@@ -13,6 +13,9 @@
 
 #![allow(dead_code)]
 
+pub mod login;
+pub mod skopeo;
+
 use std::fs::File;
 use std::io::Read;
 use std::net::TcpListener;
@@ -45,6 +48,7 @@ pub struct TestServer {
     data_dir: tempfile::TempDir,
     log_dir: tempfile::TempDir,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
     starts: u32,
 }
 
@@ -56,6 +60,12 @@ impl TestServer {
 
     /// Start `berth serve` with extra command-line arguments.
     pub async fn start_with(args: &[&str]) -> TestServer {
+        Self::start_with_env(args, &[]).await
+    }
+
+    /// Start `berth serve` with extra arguments and environment variables
+    /// (e.g. the test-only `BERTH_TEST_CLOCK_FILE`).
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let data_dir = tempfile::Builder::new()
             .prefix("berth-data-")
             .tempdir()
@@ -70,6 +80,10 @@ impl TestServer {
             data_dir,
             log_dir,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             starts: 0,
         };
         server.spawn_and_wait().await;
@@ -259,6 +273,7 @@ impl TestServer {
                 cmd.env("RUST_LOG", "info");
             }
             cmd.env("BERTH_BOOTSTRAP_PASSWORD", OWNER_PASSWORD);
+            cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)));
             let child = cmd.spawn().expect("spawn berth serve");
             self.child = Some(child);
             self.port = port;
