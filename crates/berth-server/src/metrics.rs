@@ -19,6 +19,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::audit::recorder::DROPPED_METRIC;
 use crate::auth::token_api::PeerAddr;
 use crate::auth::AuthService;
 
@@ -29,13 +30,37 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(h) => Some(h),
+            Ok(h) => {
+                describe();
+                Some(h)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "metrics recorder not installed");
                 None
             }
         })
         .as_ref()
+}
+
+/// HELP texts, and the drop counter at zero so scrapers see it exists.
+fn describe() {
+    metrics::describe_counter!(
+        "berth_http_requests_total",
+        "HTTP requests answered, by route class and status"
+    );
+    metrics::describe_histogram!(
+        "berth_http_request_duration_seconds",
+        "HTTP request duration by route class"
+    );
+    metrics::describe_counter!(
+        "berth_auth_attempts_total",
+        "Authentication outcomes by login operation, HTTP status and reason code"
+    );
+    metrics::describe_counter!(
+        DROPPED_METRIC,
+        "Audit events lost because the buffer was full or a write failed"
+    );
+    metrics::counter!(DROPPED_METRIC, "cause" => "buffer_full").increment(0);
 }
 
 /// A fixed, low-cardinality class for a request path.

@@ -146,8 +146,6 @@ pub async fn start(
         login_server: Arc::from(config.login_server.as_str()),
         dropped: Arc::default(),
     };
-    // Register the counter so /metrics shows it at zero.
-    metrics::counter!(DROPPED_METRIC, "cause" => "buffer_full").increment(0);
     let (stop, stop_rx) = oneshot::channel();
     let writer = tokio::spawn(write_loop(store.clone(), rx, stop_rx, stream, recorder.clone()));
     let pruner = tokio::spawn(prune_loop(store, config.retention_days));
