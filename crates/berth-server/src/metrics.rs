@@ -170,7 +170,11 @@ pub async fn serve_metrics(
             h.render(),
         )
             .into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics are not available\n").into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics are not available\n",
+        )
+            .into_response(),
     }
 }
 

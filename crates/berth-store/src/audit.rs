@@ -520,7 +520,8 @@ fn repository_row(row: &AnyRow) -> Result<(i64, RepositoryEvent), StoreError> {
 
 /// Serialise unix milliseconds as RFC 3339 with milliseconds (UTC).
 pub fn rfc3339_ms<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(*ms).unwrap_or(0));
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(*ms).unwrap_or(0));
     s.collect_str(&humantime::format_rfc3339_millis(t))
 }
 

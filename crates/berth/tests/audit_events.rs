@@ -260,7 +260,9 @@ async fn failed_logins_are_recorded_with_precise_reasons() {
     assert_eq!(e["result"], 401);
     assert_eq!(e["client_ip"], "127.0.0.1");
     assert_eq!(e["login_server"], server.host().as_str());
-    assert!(e["correlation_id"].is_string() && e["time"].is_string() && e["duration_ms"].is_number());
+    assert!(
+        e["correlation_id"].is_string() && e["time"].is_string() && e["duration_ms"].is_number()
+    );
     let e = by_reason("unknown_identity");
     assert_eq!(e["username"], "ghost-user");
     assert_eq!(e["identity"], Value::Null);
@@ -332,7 +334,12 @@ async fn repository_operations_are_recorded_and_paginated() {
     reg.push_image("audit/other", "v1", &Image::random(1, 16))
         .await;
     owner
-        .expect(Method::DELETE, "/api/v1/repositories/audit/other", None, 204)
+        .expect(
+            Method::DELETE,
+            "/api/v1/repositories/audit/other",
+            None,
+            204,
+        )
         .await;
 
     let path = format!("/api/v1/logs/repository?repository={repo}");
@@ -341,7 +348,11 @@ async fn repository_operations_are_recorded_and_paginated() {
         .iter()
         .map(|e| e["operation"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(ops, ["delete_manifest", "untag", "pull", "push"], "{events:#?}");
+    assert_eq!(
+        ops,
+        ["delete_manifest", "untag", "pull", "push"],
+        "{events:#?}"
+    );
     let push = &events[3];
     assert_eq!(push["tag"], "v1");
     assert_eq!(push["digest"], image.digest().as_str());
@@ -357,10 +368,9 @@ async fn repository_operations_are_recorded_and_paginated() {
     assert_eq!(events[0]["digest"], image.digest().as_str());
 
     let deleted = owner
-        .poll(
-            "/api/v1/logs/repository?operation=delete_repository",
-            |e| !e.is_empty(),
-        )
+        .poll("/api/v1/logs/repository?operation=delete_repository", |e| {
+            !e.is_empty()
+        })
         .await;
     assert_eq!(deleted[0]["repository"], "audit/other");
     assert_eq!(deleted[0]["result"], 204);
@@ -556,10 +566,7 @@ async fn readers_may_query_the_logs_others_may_not() {
 #[tokio::test]
 async fn metrics_count_auth_outcomes_by_reason() {
     let server = TestServer::start().await;
-    assert_eq!(
-        token_get(&server, OWNER_USER, "wrong").await.status(),
-        401
-    );
+    assert_eq!(token_get(&server, OWNER_USER, "wrong").await.status(), 401);
     assert_eq!(
         token_get(&server, "nobody-at-all", "wrong").await.status(),
         401
@@ -586,7 +593,11 @@ async fn metrics_count_auth_outcomes_by_reason() {
     assert!(bad.ends_with(" 1"), "{bad}");
     line(&["berth_auth_attempts_total{", "reason=\"unknown_identity\""]);
     line(&["berth_audit_events_dropped_total"]);
-    line(&["berth_http_requests_total{", "class=\"token\"", "status=\"401\""]);
+    line(&[
+        "berth_http_requests_total{",
+        "class=\"token\"",
+        "status=\"401\"",
+    ]);
     line(&["berth_http_request_duration_seconds"]);
 }
 
@@ -596,10 +607,7 @@ async fn events_stream_as_json_lines() {
     let log = dir.path().join("audit.jsonl");
     let log_arg = log.to_string_lossy().to_string();
     let server = TestServer::start_with(&["--audit-log", &log_arg]).await;
-    assert_eq!(
-        token_get(&server, OWNER_USER, "wrong").await.status(),
-        401
-    );
+    assert_eq!(token_get(&server, OWNER_USER, "wrong").await.status(), 401);
     for _ in 0..POLL_ROUNDS {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let lines: Vec<Value> = text

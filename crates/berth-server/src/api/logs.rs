@@ -108,9 +108,7 @@ fn decode_cursor(raw: &str) -> MgmtResult<i64> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.strip_prefix("id:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| {
-            MgmtError::invalid("cursor", "cursor is not one this server handed out")
-        })
+        .ok_or_else(|| MgmtError::invalid("cursor", "cursor is not one this server handed out"))
 }
 
 fn common(params: &Params) -> MgmtResult<Common> {
@@ -128,7 +126,12 @@ fn common(params: &Params) -> MgmtResult<Common> {
     let failures = match text(params, "failures").as_deref() {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
-        Some(_) => return Err(MgmtError::invalid("failures", "failures must be true or false")),
+        Some(_) => {
+            return Err(MgmtError::invalid(
+                "failures",
+                "failures must be true or false",
+            ))
+        }
     };
     let limit = match text(params, "limit") {
         None => DEFAULT_LIMIT,
@@ -195,7 +198,14 @@ pub async fn login(
     reject_unknown(
         &params,
         &[
-            "since", "until", "identity", "ip", "result", "failures", "operation", "limit",
+            "since",
+            "until",
+            "identity",
+            "ip",
+            "result",
+            "failures",
+            "operation",
+            "limit",
             "cursor",
         ],
     )?;
@@ -246,8 +256,15 @@ pub async fn repository(
     reject_unknown(
         &params,
         &[
-            "since", "until", "identity", "repository", "result", "failures", "operation",
-            "limit", "cursor",
+            "since",
+            "until",
+            "identity",
+            "repository",
+            "result",
+            "failures",
+            "operation",
+            "limit",
+            "cursor",
         ],
     )?;
     let c = common(&params)?;

@@ -15,9 +15,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::authn::Caller;
-use crate::audit::RepoNote;
 use super::error::{ErrorBody, MgmtError, MgmtResult};
 use super::ApiState;
+use crate::audit::RepoNote;
 
 /// Most repositories listed.
 const MAX_REPOSITORIES: i64 = 100_000;

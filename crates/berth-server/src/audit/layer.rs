@@ -29,7 +29,11 @@ pub struct LayerState {
 
 /// Give every response a correlation id and the registry API version,
 /// record the request's audit events, and count it.
-pub async fn audit_layer(State(state): State<LayerState>, mut req: Request, next: Next) -> Response {
+pub async fn audit_layer(
+    State(state): State<LayerState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
     let audit = RequestAudit::new(&id);
     req.extensions_mut().insert(audit.clone());
@@ -137,7 +141,12 @@ struct Base<'a> {
 /// The explain record of a refusal: the request, who was recognised, and
 /// what the login paths and the gate noted (`asked`, `granted`,
 /// `decided_by`).
-fn explain(base: &Base<'_>, draft: &Draft, method: &axum::http::Method, path: &str) -> ExplainRecord {
+fn explain(
+    base: &Base<'_>,
+    draft: &Draft,
+    method: &axum::http::Method,
+    path: &str,
+) -> ExplainRecord {
     let mut record = serde_json::Map::new();
     record.insert("method".into(), json!(method.as_str()));
     record.insert("path".into(), json!(path));

@@ -147,7 +147,13 @@ pub async fn start(
         dropped: Arc::default(),
     };
     let (stop, stop_rx) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(store.clone(), rx, stop_rx, stream, recorder.clone()));
+    let writer = tokio::spawn(write_loop(
+        store.clone(),
+        rx,
+        stop_rx,
+        stream,
+        recorder.clone(),
+    ));
     let pruner = tokio::spawn(prune_loop(store, config.retention_days));
     Ok((
         recorder,

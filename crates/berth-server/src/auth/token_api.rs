@@ -400,9 +400,7 @@ async fn exchange(
         .await
     {
         Ok(a) => a,
-        Err(AuthenticateError::Failure(f)) => {
-            return login_failed(&auth, &audit, ip, None, OP, &f)
-        }
+        Err(AuthenticateError::Failure(f)) => return login_failed(&auth, &audit, ip, None, OP, &f),
         Err(AuthenticateError::Store(e)) => return internal(e),
     };
     let policy = match load_policy_context(&auth.repo, &who.principal).await {

@@ -53,11 +53,20 @@ pub async fn dispatch(State(state): State<AppState>, req: axum::extract::Request
         .unwrap_or_else(|| RequestAudit::new(""));
     let (parts, body) = req.into_parts();
     let has_body = request_has_body(&parts.headers);
-    let mut resp =
-        match route_request(state, parts.method, parts.uri, parts.headers, peer, body, &audit).await {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        };
+    let mut resp = match route_request(
+        state,
+        parts.method,
+        parts.uri,
+        parts.headers,
+        peer,
+        body,
+        &audit,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
     // A refusal may be sent before the request body was read; the
     // connection cannot be reused then, so say so (RFC 9112 §9.6) instead of
     // letting pooling clients find a dead connection on their next request.
