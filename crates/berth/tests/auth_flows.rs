@@ -108,7 +108,11 @@ async fn challenge_token_flow_and_scope_split() {
         let id = v["correlation_id"].as_str().expect("correlation_id");
         v.to_string().replace(id, "")
     };
-    assert_eq!(without_id(&bad), without_id(&unknown), "no user enumeration");
+    assert_eq!(
+        without_id(&bad),
+        without_id(&unknown),
+        "no user enumeration"
+    );
 
     // Push scope → push works.
     let r = token_get(

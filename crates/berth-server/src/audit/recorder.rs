@@ -251,3 +251,68 @@ async fn prune_loop(store: AuditStore, days: u32) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use berth_store::audit::ExplainRecord;
+
+    use super::*;
+
+    fn event(n: i64) -> AuditEvent {
+        AuditEvent::Explain(ExplainRecord {
+            time_ms: n,
+            correlation_id: n.to_string(),
+            record: serde_json::Value::Null,
+        })
+    }
+
+    #[test]
+    fn a_full_buffer_counts_drops_instead_of_blocking() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let recorder = Recorder {
+            tx,
+            login_server: Arc::from("r.example"),
+            dropped: Arc::default(),
+        };
+        for n in 0..5 {
+            recorder.record(event(n));
+        }
+        assert_eq!(recorder.dropped(), 3);
+        assert!(rx.try_recv().is_ok());
+        recorder.record(event(9));
+        assert_eq!(recorder.dropped(), 3, "room again after a receive");
+    }
+
+    #[tokio::test]
+    async fn shutdown_writes_what_is_buffered() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = berth_store::meta::MetaStore::open_sqlite(&dir.path().join("m.db"))
+            .await
+            .expect("open");
+        let store = AuditStore::new(&meta);
+        let (recorder, task) = start(
+            store.clone(),
+            AuditConfig {
+                login_server: "r.example".into(),
+                retention_days: 30,
+                stream: None,
+                capacity: 1024,
+            },
+        )
+        .await
+        .expect("start");
+        let now = berth_store::now_ms();
+        for n in 0..600 {
+            recorder.record(event(now + n));
+        }
+        task.shutdown().await;
+        for n in [0, 299, 599] {
+            let id = (now + n).to_string();
+            assert!(
+                store.explain(&id).await.expect("query").is_some(),
+                "event {n} was not written before shutdown returned"
+            );
+        }
+        assert_eq!(recorder.dropped(), 0);
+    }
+}
