@@ -626,3 +626,55 @@ async fn events_stream_as_json_lines() {
     }
     panic!("no login event in {}", log.display());
 }
+
+#[tokio::test]
+async fn revoked_tokens_and_throttling_have_their_reasons() {
+    let server = TestServer::start().await;
+    let owner = Api::owner(&server);
+    let pw = user_with_role(&owner, "rotator", "AcrPull").await;
+    let r = token_get(&server, "rotator", &pw).await;
+    assert_eq!(r.status(), 200);
+    let token = r.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    // The password is regenerated: tokens minted from the old one are revoked.
+    owner
+        .expect(
+            Method::PATCH,
+            "/api/v1/users/rotator",
+            Some(json!({"password": "a-brand-new-password-9"})),
+            200,
+        )
+        .await;
+    let r = reqwest::Client::new()
+        .get(format!("{}/v2/audit/x/manifests/latest", server.base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("v2");
+    assert_eq!(r.status(), 401);
+    let id = correlation_id(&r);
+    let ev = owner
+        .poll("/api/v1/logs/login?operation=v2_bearer", |e| !e.is_empty())
+        .await;
+    assert_eq!(ev[0]["reason"], "revoked_token");
+    assert_eq!(ev[0]["correlation_id"], id.as_str());
+
+    // Failed logins past the limit are throttled (429), recorded as such.
+    let mut last = StatusCode::OK;
+    for _ in 0..25 {
+        last = token_get(&server, "throttle-me", "wrong").await.status();
+        if last == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let ev = owner
+        .poll("/api/v1/logs/login?identity=throttle-me&result=429", |e| {
+            !e.is_empty()
+        })
+        .await;
+    assert_eq!(ev[0]["reason"], "throttled");
+    assert_eq!(ev[0]["operation"], "token_get");
+}
