@@ -29,17 +29,45 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// another recorder was installed first).
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(h) => {
-                describe();
-                Some(h)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics recorder not installed");
-                None
+        .get_or_init(|| {
+            match PrometheusBuilder::new()
+                .set_buckets(DURATION_BUCKETS)
+                .and_then(|b| b.install_recorder())
+            {
+                Ok(h) => {
+                    describe();
+                    spawn_upkeep(h.clone());
+                    Some(h)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed");
+                    None
+                }
             }
         })
         .as_ref()
+}
+
+/// Buckets of `berth_http_request_duration_seconds`, seconds.
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Fold histogram samples into buckets periodically, so memory stays
+/// bounded between scrapes (the exporter only does it on render otherwise).
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "metrics upkeep thread not started");
+    }
 }
 
 /// HELP texts, and the drop counter at zero so scrapers see it exists.

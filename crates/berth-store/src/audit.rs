@@ -279,19 +279,32 @@ impl AuditStore {
         }
     }
 
-    /// Store a batch of events in one transaction.
+    /// Store a batch of events in one transaction, one multi-row `INSERT`
+    /// per table and chunk (each statement is a round trip to the database
+    /// worker, so per-row statements would cost more than the rows).
     pub async fn insert(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut logins = Vec::new();
+        let mut repos = Vec::new();
+        let mut explains = Vec::new();
         for e in events {
             match e {
-                AuditEvent::Login(l) => {
-                    let (kind, id, name) = identity_columns(&l.identity);
-                    sqlx::query(
-                        "INSERT INTO audit_login_events (time_ms, correlation_id, login_server, \
-                         identity_kind, identity_id, identity_name, username, client_ip, \
-                         user_agent, operation, result, reason, duration_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
+                AuditEvent::Login(l) => logins.push(l),
+                AuditEvent::Repository(r) => repos.push(r),
+                AuditEvent::Explain(x) => explains.push(x),
+            }
+        }
+        let mut tx = self.write.begin().await?;
+        for chunk in chunks(&logins) {
+            let sql = format!(
+                "INSERT INTO audit_login_events (time_ms, correlation_id, login_server, \
+                 identity_kind, identity_id, identity_name, username, client_ip, user_agent, \
+                 operation, result, reason, duration_ms) VALUES {}",
+                values_clause(chunk.len(), 13)
+            );
+            let mut q = sqlx::query(&sql);
+            for l in chunk {
+                let (kind, id, name) = identity_columns(&l.identity);
+                q = q
                     .bind(l.time_ms)
                     .bind(l.correlation_id.clone())
                     .bind(l.login_server.clone())
@@ -304,19 +317,21 @@ impl AuditStore {
                     .bind(l.operation.clone())
                     .bind(i64::from(l.result))
                     .bind(l.reason.clone())
-                    .bind(l.duration_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                AuditEvent::Repository(r) => {
-                    let (kind, id, name) = identity_columns(&r.identity);
-                    sqlx::query(
-                        "INSERT INTO audit_repository_events (time_ms, correlation_id, \
-                         identity_kind, identity_id, identity_name, client_ip, user_agent, \
-                         repository, tag, digest, media_type, artifact_type, size, operation, \
-                         result, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                         $11, $12, $13, $14, $15, $16)",
-                    )
+                    .bind(l.duration_ms);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for chunk in chunks(&repos) {
+            let sql = format!(
+                "INSERT INTO audit_repository_events (time_ms, correlation_id, identity_kind, \
+                 identity_id, identity_name, client_ip, user_agent, repository, tag, digest, \
+                 media_type, artifact_type, size, operation, result, duration_ms) VALUES {}",
+                values_clause(chunk.len(), 16)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                let (kind, id, name) = identity_columns(&r.identity);
+                q = q
                     .bind(r.time_ms)
                     .bind(r.correlation_id.clone())
                     .bind(kind)
@@ -332,23 +347,23 @@ impl AuditStore {
                     .bind(r.size)
                     .bind(r.operation.clone())
                     .bind(i64::from(r.result))
-                    .bind(r.duration_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                AuditEvent::Explain(x) => {
-                    sqlx::query(
-                        "INSERT INTO audit_explain (correlation_id, time_ms, record) \
-                         VALUES ($1, $2, $3) ON CONFLICT (correlation_id) DO UPDATE \
-                         SET record = excluded.record",
-                    )
-                    .bind(x.correlation_id.clone())
-                    .bind(x.time_ms)
-                    .bind(x.record.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                    .bind(r.duration_ms);
             }
+            q.execute(&mut *tx).await?;
+        }
+        // Correlation ids are unique per request; the upsert only guards
+        // against a replayed batch.
+        for x in explains {
+            sqlx::query(
+                "INSERT INTO audit_explain (correlation_id, time_ms, record) \
+                 VALUES ($1, $2, $3) ON CONFLICT (correlation_id) DO UPDATE \
+                 SET record = excluded.record",
+            )
+            .bind(x.correlation_id.clone())
+            .bind(x.time_ms)
+            .bind(x.record.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -448,6 +463,49 @@ impl AuditStore {
     }
 }
 
+/// Most rows per multi-row `INSERT`. Small on purpose: SQLite looks up
+/// each `$N` parameter by name in a list, so binding costs grow with the
+/// square of the parameters per statement; 8 rows (≤128 parameters) keep
+/// both that and the round trips per row low.
+const ROWS_PER_STATEMENT: usize = 8;
+
+/// Split `rows` into chunks whose sizes are powers of two (8, 4, 2, 1),
+/// so that only a handful of distinct statements exist and the
+/// connection's statement cache keeps them prepared.
+fn chunks<T>(rows: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let mut n = ROWS_PER_STATEMENT;
+        while n > rest.len() {
+            n /= 2;
+        }
+        let (head, tail) = rest.split_at(n);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
+/// `($1, $2, …), ($n+1, …)` for `rows` rows of `cols` columns.
+fn values_clause(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", r * cols + c + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
 type IdentityColumns = (Option<String>, Option<String>, Option<String>);
 
 fn identity_columns(identity: &Option<AuditIdentity>) -> IdentityColumns {
@@ -543,6 +601,17 @@ mod tests {
             reason: if result == 200 { "ok" } else { "bad_secret" }.into(),
             duration_ms: 1,
         })
+    }
+
+    #[test]
+    fn values_clause_numbers_every_parameter() {
+        assert_eq!(values_clause(2, 2), "($1, $2), ($3, $4)");
+        let rows: Vec<u8> = vec![0; 200];
+        let sizes: Vec<usize> = chunks(&rows).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 200);
+        assert!(sizes
+            .iter()
+            .all(|s| s.is_power_of_two() && *s <= ROWS_PER_STATEMENT));
     }
 
     #[tokio::test]

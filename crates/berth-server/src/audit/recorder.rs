@@ -4,8 +4,8 @@
 //! Requests hand events to [`Recorder::record`], which never blocks: when
 //! the buffer is full the event is counted in
 //! `berth_audit_events_dropped_total{cause="buffer_full"}` and a warning is
-//! logged. The writer drains up to [`BATCH`] events at a time and inserts
-//! them in one transaction, then appends them to the JSON-lines stream when
+//! logged. The writer collects up to [`BATCH`] events (waiting at most
+//! 20 ms after the first) and inserts them in one transaction, then appends them to the JSON-lines stream when
 //! one is configured. [`RecorderTask::shutdown`] closes the channel and
 //! writes what is still buffered. A second task prunes events older than
 //! the retention period, at start and then hourly.
@@ -24,6 +24,8 @@ use tokio::task::JoinHandle;
 pub const DEFAULT_CAPACITY: usize = 8192;
 /// Most events written in one transaction.
 pub const BATCH: usize = 256;
+/// Longest time the writer waits to fill a batch after its first event.
+const LINGER: Duration = Duration::from_millis(20);
 /// How often old events are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -215,6 +217,12 @@ async fn write_loop(
         };
         let Some(first) = first else { break };
         batch.push(first);
+        // Linger briefly, without waking per event, so that a busy registry
+        // writes few large transactions (one commit, one fsync each)
+        // instead of many small ones; then take what has arrived.
+        if !stopping {
+            tokio::time::sleep(LINGER).await;
+        }
         while batch.len() < BATCH {
             match rx.try_recv() {
                 Ok(e) => batch.push(e),
