@@ -213,6 +213,8 @@ async fn with_correlation_id(resp: Response, id: &str) -> Response {
     }
     let (mut parts, body) = resp.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REFUSAL_BODY).await else {
+        tracing::warn!(correlation_id = %id, "refusal body too large or unreadable; sent empty");
+        parts.headers.remove(header::CONTENT_LENGTH);
         return Response::from_parts(parts, Body::empty());
     };
     let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&bytes) else {
