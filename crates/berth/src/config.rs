@@ -339,4 +339,24 @@ mod tests {
         };
         assert!(args.resolve().is_err(), "unknown keys are refused");
     }
+
+    #[test]
+    fn audit_settings_default_and_validate() {
+        let c = ServeArgs::default().resolve().expect("defaults");
+        assert_eq!(c.audit_retention_days, DEFAULT_AUDIT_RETENTION_DAYS);
+        assert_eq!(c.audit_log, None);
+        let args = ServeArgs {
+            audit_retention_days: Some(0),
+            ..Default::default()
+        };
+        assert!(args.resolve().is_err(), "zero days is refused");
+        let args = ServeArgs {
+            audit_retention_days: Some(7),
+            audit_log: Some("-".into()),
+            ..Default::default()
+        };
+        let c = args.resolve().expect("resolve");
+        assert_eq!(c.audit_retention_days, 7);
+        assert_eq!(c.audit_log.as_deref(), Some("-"));
+    }
 }
