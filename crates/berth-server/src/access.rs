@@ -105,6 +105,8 @@ pub struct RequestContext<'a> {
     pub headers: &'a HeaderMap,
     /// Address of the connection's peer.
     pub peer: Option<std::net::IpAddr>,
+    /// The request's audit draft (the gate notes logins and refusals).
+    pub audit: &'a crate::audit::RequestAudit,
 }
 
 /// Decides whether a request may proceed. The identity-and-access layer

@@ -3,20 +3,18 @@
 
 pub mod access;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod metrics;
 pub mod tls;
 pub mod v2;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::Router;
 use berth_store::Registry;
 
@@ -32,48 +30,38 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Decides whether a request may proceed.
     pub gate: Arc<dyn AccessGate>,
+    /// Where audit events go (`None`: not recorded).
+    pub audit: Option<audit::Recorder>,
 }
 
 /// Build the application router. With `auth`, the token service's routes
-/// and the management API (`/api/v1`) are served too.
+/// and the management API (`/api/v1`) are served too. Every route passes
+/// the audit layer ([`audit::layer`]); `/metrics` serves Prometheus text.
 pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
     let registry = state.registry.clone();
+    let layer_state = audit::layer::LayerState {
+        recorder: state.audit.clone(),
+    };
+    let _ = metrics::handle();
     let mut router = Router::new()
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
         .route("/v2/{*rest}", any(v2::dispatch))
         .route("/healthz", any(|| async { "ok" }))
-        .with_state(state);
+        .with_state(state)
+        .merge(
+            Router::new()
+                .route("/metrics", get(metrics::serve_metrics))
+                .with_state(auth.clone()),
+        );
     if let Some(auth) = auth {
         router = router.merge(auth::token_api::routes(auth.clone()));
         router = router.merge(api::routes(auth, registry));
     }
-    router.layer(axum::middleware::from_fn(common_headers))
-}
-
-/// Give every response a correlation id and the registry API version.
-async fn common_headers(req: Request, next: Next) -> Response {
-    let id = uuid::Uuid::new_v4().to_string();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let started = std::time::Instant::now();
-    let mut resp = next.run(req).await;
-    let status = resp.status();
-    let h = resp.headers_mut();
-    h.insert(
-        "docker-distribution-api-version",
-        HeaderValue::from_static("registry/2.0"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        h.insert(CORRELATION_HEADER, v);
-    }
-    if status.is_server_error() {
-        tracing::error!(correlation_id = %id, %method, %path, status = status.as_u16(), "request failed");
-    } else {
-        tracing::debug!(correlation_id = %id, %method, %path, status = status.as_u16(),
-            elapsed_us = started.elapsed().as_micros() as u64, "request");
-    }
-    resp
+    router.layer(axum::middleware::from_fn_with_state(
+        layer_state,
+        audit::layer::audit_layer,
+    ))
 }
 
 /// Where and how to serve.

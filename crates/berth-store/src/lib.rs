@@ -7,10 +7,13 @@
 //! * [`registry::Registry`]: the operations the HTTP layer calls, combining
 //!   the two so that every commit is atomic and every blob read is scoped to
 //!   a repository.
+//! * [`audit::AuditStore`]: login and repository audit events and the
+//!   explain records of refusals, with retention pruning.
 //! * [`identity::IdentityRepo`]: identities, credentials, scope maps, role
 //!   assignments, network rules, registry settings and signing keys; it
 //!   implements berth-auth's `IdentityStore` and `PolicyStore`.
 
+pub mod audit;
 pub mod blobs;
 pub mod error;
 pub mod identity;

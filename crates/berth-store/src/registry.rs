@@ -67,6 +67,10 @@ pub struct PutManifestOutcome {
     pub digest: Digest,
     /// The manifest's subject, if any (sent back as `OCI-Subject`).
     pub subject: Option<Digest>,
+    /// The media type it was stored with.
+    pub media_type: String,
+    /// Its `artifactType`, if any.
+    pub artifact_type: Option<String>,
 }
 
 /// In-process hash state of an upload, valid only while `offset` equals the
@@ -498,6 +502,8 @@ impl Registry {
             Ok(()) => Ok(PutManifestOutcome {
                 digest,
                 subject: info.subject,
+                media_type: info.media_type,
+                artifact_type: info.artifact_type,
             }),
             Err(PutManifestError::MissingBlob(d)) => Err(StoreError::Oci(
                 OciError::with_message(

@@ -76,6 +76,13 @@ pub struct ServeArgs {
     /// experiments and benchmarks only.
     #[arg(long, env = "BERTH_AUTH_DISABLED")]
     pub auth_disabled: bool,
+    /// Days audit events are kept before background pruning [default: 30].
+    #[arg(long, env = "BERTH_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u32>,
+    /// Also write audit events as JSON lines to this file (appended), or to
+    /// standard output with `-`.
+    #[arg(long, env = "BERTH_AUDIT_LOG", value_name = "PATH|-")]
+    pub audit_log: Option<String>,
 }
 
 /// The `berth.toml` file (every key optional).
@@ -101,6 +108,10 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     /// Authentication off.
     pub auth_disabled: Option<bool>,
+    /// Audit retention, days.
+    pub audit_retention_days: Option<u32>,
+    /// Audit JSON-lines stream (path or `-`).
+    pub audit_log: Option<String>,
 }
 
 /// `[tls]` in `berth.toml`.
@@ -154,7 +165,16 @@ pub struct ServeConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Authentication off.
     pub auth_disabled: bool,
+    /// Audit retention, days.
+    pub audit_retention_days: u32,
+    /// Audit JSON-lines stream (path or `-`).
+    pub audit_log: Option<String>,
 }
+
+/// Default audit retention, days.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 30;
+/// Longest audit retention accepted, days (100 years).
+pub const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
 
 /// Default registry name.
 pub const DEFAULT_REGISTRY_NAME: &str = "berth";
@@ -232,7 +252,18 @@ impl ServeArgs {
                 .map_err(|_| anyhow::anyhow!("trusted proxy '{p}' is not an IP address or CIDR"))?;
             trusted_proxies.push(net);
         }
+        let audit_retention_days = self
+            .audit_retention_days
+            .or(file.audit_retention_days)
+            .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS);
+        if !(1..=MAX_AUDIT_RETENTION_DAYS).contains(&audit_retention_days) {
+            anyhow::bail!(
+                "audit retention must be 1 to {MAX_AUDIT_RETENTION_DAYS} days, got {audit_retention_days}"
+            );
+        }
         Ok(ServeConfig {
+            audit_retention_days,
+            audit_log: self.audit_log.or(file.audit_log).filter(|p| !p.is_empty()),
             login_server,
             registry_name,
             realm,
@@ -289,5 +320,25 @@ mod tests {
             ..Default::default()
         };
         assert!(args.resolve().is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn audit_settings_default_and_validate() {
+        let c = ServeArgs::default().resolve().expect("defaults");
+        assert_eq!(c.audit_retention_days, DEFAULT_AUDIT_RETENTION_DAYS);
+        assert_eq!(c.audit_log, None);
+        let args = ServeArgs {
+            audit_retention_days: Some(0),
+            ..Default::default()
+        };
+        assert!(args.resolve().is_err(), "zero days is refused");
+        let args = ServeArgs {
+            audit_retention_days: Some(7),
+            audit_log: Some("-".into()),
+            ..Default::default()
+        };
+        let c = args.resolve().expect("resolve");
+        assert_eq!(c.audit_retention_days, 7);
+        assert_eq!(c.audit_log.as_deref(), Some("-"));
     }
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use berth_server::{tls, AppState, OpenGate, ServeOptions};
+use berth_server::{audit, tls, AppState, OpenGate, ServeOptions};
+use berth_store::audit::AuditStore;
 use berth_store::Registry;
 
 use berth_auth::clock::{Clock, FileClock, SystemClock};
@@ -57,9 +58,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             Some(a) => a.clone(),
             None => Arc::new(OpenGate),
         };
+        let (recorder, audit_task) = start_audit(&config, &registry).await?;
         let state = AppState {
             registry: registry.clone(),
             gate,
+            audit: Some(recorder),
         };
         tracing::info!(
             listen = %format!("{scheme}://{}", config.listen),
@@ -80,10 +83,28 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await?;
         janitor.abort();
+        audit_task.shutdown().await;
         registry.close().await;
         tracing::info!("berth stopped");
         Ok(())
     })
+}
+
+/// Start the audit recorder (writer + retention pruning).
+async fn start_audit(
+    config: &ServeConfig,
+    registry: &Registry,
+) -> anyhow::Result<(audit::Recorder, audit::RecorderTask)> {
+    audit::recorder::start(
+        AuditStore::new(registry.meta()),
+        audit::AuditConfig {
+            login_server: config.login_server.clone(),
+            retention_days: config.audit_retention_days,
+            stream: config.audit_log.as_deref().map(audit::StreamTarget::parse),
+            capacity: audit::recorder::DEFAULT_CAPACITY,
+        },
+    )
+    .await
 }
 
 /// Environment variable holding the first user's password.

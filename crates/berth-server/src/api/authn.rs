@@ -14,6 +14,7 @@ use berth_auth::principal::Principal;
 
 use super::error::MgmtError;
 use super::ApiState;
+use crate::audit::{RepoNote, RequestAudit};
 use crate::auth::gate::{credentials, run_blocking_ok, Credentials};
 
 /// An authenticated caller with the policy that applies to them.
@@ -21,15 +22,28 @@ pub struct Caller {
     /// Who.
     pub principal: Principal,
     policy: PolicyContext,
+    audit: RequestAudit,
 }
 
 impl Caller {
+    /// Note the repository operation this management request makes (a
+    /// repository audit event attributed to the caller).
+    pub fn note_repository(&self, note: RepoNote) {
+        self.audit.principal(&self.principal);
+        self.audit.repository(note);
+    }
+
     /// Refuse with 403 unless the caller's roles allow `action`.
     pub fn require(&self, action: ManagementAction) -> Result<(), MgmtError> {
         match authorize_management(&self.principal, &self.policy, action) {
             Decision::Allowed(_) => Ok(()),
             Decision::Denied(reason) => {
                 tracing::info!(target: "berth::audit", operation = "management", principal = %self.principal.reference(), needed = %action, reason = reason.code(), "management request refused");
+                self.audit.principal(&self.principal);
+                self.audit.login(OPERATION, reason.code());
+                self.audit
+                    .explain("asked", serde_json::json!({ "management": action }));
+                self.audit.denied_by(&reason);
                 Err(MgmtError::denied(format!(
                     "missing right: {action}; {reason}"
                 )))
@@ -37,6 +51,11 @@ impl Caller {
         }
     }
 }
+
+/// The login-event operation of management API requests. Successful
+/// management logins are not recorded as login events; failures and
+/// refusals are.
+const OPERATION: &str = "management";
 
 /// The directory token endpoint, advertised in the 401 challenge.
 fn directory_realm(state: &ApiState) -> String {
@@ -53,6 +72,11 @@ impl FromRequestParts<ApiState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, MgmtError> {
         let auth = &state.auth;
         let realm = directory_realm(state);
+        let audit = parts
+            .extensions
+            .get::<RequestAudit>()
+            .cloned()
+            .unwrap_or_else(|| RequestAudit::new(""));
         let tokens = auth.token_service();
         let result = match credentials(&parts.headers) {
             Credentials::Bearer(t) => {
@@ -61,6 +85,7 @@ impl FromRequestParts<ApiState> for Caller {
                     .await
             }
             Credentials::Basic(u, p) => {
+                audit.username(&u);
                 run_blocking_ok(
                     auth.authenticator
                         .authenticate_basic(&auth.repo, &tokens, &u, &p),
@@ -84,6 +109,7 @@ impl FromRequestParts<ApiState> for Caller {
             Ok(a) => a,
             Err(AuthenticateError::Failure(f)) => {
                 tracing::info!(target: "berth::audit", operation = "management", reason = f.code(), detail = %f, "management login refused");
+                audit.login_failed(OPERATION, &f);
                 return Err(MgmtError::unauthorized(f.client_message(), &realm));
             }
             Err(AuthenticateError::Store(e)) => return Err(MgmtError::internal(e)),
@@ -94,6 +120,7 @@ impl FromRequestParts<ApiState> for Caller {
         Ok(Caller {
             principal: who.principal,
             policy,
+            audit,
         })
     }
 }

@@ -10,11 +10,13 @@
 //!   assignments. The admin account and repository tokens have no rights.
 //! * Errors ([`error`]): `{"errors":[{"code","message","field"}]}`.
 //! * Secrets are returned only by the request that created them.
+//! * [`logs`]: the audit events and explain records (Reader or above).
 
 pub mod admin;
 pub mod authn;
 pub mod error;
 pub mod groups;
+pub mod logs;
 pub mod network_rules;
 pub mod registry;
 pub mod repositories;
@@ -118,6 +120,7 @@ pub(crate) fn expiry(state: &ApiState, days: Option<u64>, field: &str) -> MgmtRe
         repositories::untag, repositories::delete_manifest, repositories::delete_repository,
         workload_identities::create, workload_identities::list, workload_identities::show,
         workload_identities::update, workload_identities::delete,
+        logs::login, logs::repository, logs::explain,
     ),
     components(schemas(error::ErrorBody, error::ErrorItem)),
     modifiers(&SecurityAddon),
@@ -254,6 +257,9 @@ pub fn routes(auth: Arc<AuthService>, registry: Arc<Registry>) -> Router {
             "/api/v1/repositories/{*rest}",
             get(repositories::dispatch_get).delete(repositories::dispatch_delete),
         )
+        .route("/api/v1/logs/login", get(logs::login))
+        .route("/api/v1/logs/repository", get(logs::repository))
+        .route("/api/v1/logs/explain/{correlation_id}", get(logs::explain))
         .route("/api/v1/{*rest}", any(not_found))
         .with_state(state)
         .layer(axum::middleware::from_fn(method_guard))

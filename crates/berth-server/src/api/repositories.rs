@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::authn::Caller;
 use super::error::{ErrorBody, MgmtError, MgmtResult};
 use super::ApiState;
+use crate::audit::RepoNote;
 
 /// Most repositories listed.
 const MAX_REPOSITORIES: i64 = 100_000;
@@ -191,6 +192,12 @@ pub async fn untag(
     caller: Caller,
     Path((name, tag)): Path<(String, String)>,
 ) -> MgmtResult<StatusCode> {
+    caller.note_repository(RepoNote {
+        repository: name.clone(),
+        operation: "untag",
+        tag: Some(tag.clone()),
+        ..RepoNote::default()
+    });
     caller.require(ManagementAction::Write)?;
     let repo = repo_name(&name)?;
     let missing = || MgmtError::not_found(format!("no tag {tag:?} in {name:?}"));
@@ -216,6 +223,12 @@ pub async fn delete_manifest(
     caller: Caller,
     Path((name, digest)): Path<(String, String)>,
 ) -> MgmtResult<StatusCode> {
+    caller.note_repository(RepoNote {
+        repository: name.clone(),
+        operation: "delete_manifest",
+        digest: Some(digest.clone()),
+        ..RepoNote::default()
+    });
     caller.require(ManagementAction::Write)?;
     let repo = repo_name(&name)?;
     let missing = || MgmtError::not_found(format!("no manifest {digest:?} in {name:?}"));
@@ -241,6 +254,11 @@ pub async fn delete_repository(
     caller: Caller,
     Path(name): Path<String>,
 ) -> MgmtResult<StatusCode> {
+    caller.note_repository(RepoNote {
+        repository: name.clone(),
+        operation: "delete_repository",
+        ..RepoNote::default()
+    });
     caller.require(ManagementAction::Write)?;
     let repo = repo_name(&name)?;
     if !state

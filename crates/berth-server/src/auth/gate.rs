@@ -30,6 +30,7 @@ use super::challenge::{
 use super::network::client_ip;
 use super::AuthService;
 use crate::access::{AccessGate, Granted, RepoAccess, RepoAction, RequestContext, RequiredAccess};
+use crate::audit::RequestAudit;
 
 /// Credentials found in the `Authorization` header.
 pub enum Credentials {
@@ -107,6 +108,31 @@ impl AuthService {
         )
     }
 
+    /// [`check_network`](Self::check_network), noting the client address
+    /// and, on refusal, an `ip_denied` login attempt of `operation`.
+    pub async fn check_network_audited(
+        &self,
+        ip: Option<IpAddr>,
+        audit: &RequestAudit,
+        operation: &'static str,
+    ) -> Result<(), Response> {
+        audit.client_ip(ip);
+        let result = self.check_network(ip).await;
+        if let Err(r) = &result {
+            if r.status() == axum::http::StatusCode::FORBIDDEN {
+                audit.login(operation, "ip_denied");
+                let ip = ip.map(|i| i.to_string()).unwrap_or_default();
+                audit.decided_by(
+                    "network_rule",
+                    "ip_denied",
+                    &format!("client with IP {ip} is not allowed by the network rules (default action Deny)"),
+                    json!({ "client_ip": ip, "default_action": "Deny" }),
+                );
+            }
+        }
+        result
+    }
+
     /// Refuse clients the network rules do not allow (403 naming the IP).
     pub async fn check_network(&self, ip: Option<IpAddr>) -> Result<(), Response> {
         let policy = self.network_policy().await.map_err(internal)?;
@@ -133,16 +159,36 @@ impl AuthService {
         required: &RequiredAccess,
     ) -> Result<Granted, Response> {
         let ip = client_ip(ctx.peer, ctx.headers, &self.settings.trusted_proxies);
-        self.check_network(ip).await?;
-        match credentials(ctx.headers) {
+        let audit = ctx.audit;
+        let creds = credentials(ctx.headers);
+        let operation = match &creds {
+            Credentials::None => "v2_anonymous",
+            Credentials::Bearer(_) => "v2_bearer",
+            Credentials::Basic(..) => "v2_basic",
+            Credentials::Malformed => "v2_malformed",
+        };
+        audit.explain("asked", asked(required));
+        self.check_network_audited(ip, audit, operation).await?;
+        match creds {
             Credentials::None => self.anonymous(required).await,
-            Credentials::Bearer(token) => self.bearer(&token, required).await,
-            Credentials::Basic(user, password) => self.basic(ip, &user, &password, required).await,
-            Credentials::Malformed => Err(unauthorized(
-                "malformed Authorization header".into(),
-                access_detail(required),
-                self.challenge_for(required, ChallengeError::None),
-            )),
+            Credentials::Bearer(token) => self.bearer(&token, required, audit).await,
+            Credentials::Basic(user, password) => {
+                audit.username(&user);
+                self.basic(ip, &user, &password, required, audit).await
+            }
+            Credentials::Malformed => {
+                audit.login_failed(
+                    operation,
+                    &AuthFailure::MalformedCredentials {
+                        detail: "unreadable Authorization header".into(),
+                    },
+                );
+                Err(unauthorized(
+                    "malformed Authorization header".into(),
+                    access_detail(required),
+                    self.challenge_for(required, ChallengeError::None),
+                ))
+            }
         }
     }
 
@@ -176,9 +222,17 @@ impl AuthService {
         user: &str,
         password: &str,
         required: &RequiredAccess,
+        audit: &RequestAudit,
     ) -> Result<Granted, Response> {
+        const OP: &str = "v2_basic";
         if let Some(wait) = self.limiter.check(ip, Some(user)) {
             tracing::info!(target: "berth::audit", reason = "throttled", client_ip = ?ip, username = %user, "login throttled");
+            audit.login_failed(
+                OP,
+                &AuthFailure::Throttled {
+                    retry_after_secs: wait,
+                },
+            );
             return Err(throttled(wait));
         }
         let tokens = self.token_service();
@@ -192,6 +246,7 @@ impl AuthService {
             Err(AuthenticateError::Failure(f)) => {
                 self.limiter.record_failure(ip, Some(user));
                 tracing::info!(target: "berth::audit", reason = f.code(), client_ip = ?ip, username = %user, detail = %f, "basic login refused");
+                audit.login_failed(OP, &f);
                 return Err(unauthorized(
                     f.client_message(),
                     access_detail(required),
@@ -204,7 +259,9 @@ impl AuthService {
             .cached_policy(&authenticated.principal, authenticated.generation)
             .await
             .map_err(internal)?;
-        self.decide(&authenticated.principal, &policy, required)?;
+        audit.principal(&authenticated.principal);
+        audit.login(OP, "ok");
+        self.decide(&authenticated.principal, &policy, required, audit, OP)?;
         Ok(Granted {
             optional: optional_allowed(&authenticated.principal, &policy, None, &required.optional),
         })
@@ -216,11 +273,14 @@ impl AuthService {
         principal: &Principal,
         policy: &PolicyContext,
         required: &RequiredAccess,
+        audit: &RequestAudit,
+        operation: &'static str,
     ) -> Result<(), Response> {
         for (rt, name, action) in needed(required) {
             let d = authorize_action(principal, policy, rt, &name, action);
             if let Decision::Denied(reason) = &d {
                 tracing::info!(target: "berth::audit", reason = reason.code(), principal = %principal.reference(), resource = %name, action = action.as_str(), "access denied");
+                note_denial(audit, operation, principal, policy, required, reason);
                 return Err(denied(
                     "requested access to the resource is denied".into(),
                     json!([{ "Type": rt_str(rt), "Name": name, "Action": action.as_str(), "reason": reason.code() }]),
@@ -231,9 +291,16 @@ impl AuthService {
         Ok(())
     }
 
-    async fn bearer(&self, token: &str, required: &RequiredAccess) -> Result<Granted, Response> {
+    async fn bearer(
+        &self,
+        token: &str,
+        required: &RequiredAccess,
+        audit: &RequestAudit,
+    ) -> Result<Granted, Response> {
+        const OP: &str = "v2_bearer";
         let invalid = |f: &AuthFailure| {
             tracing::info!(target: "berth::audit", reason = f.code(), detail = %f, "bearer token refused");
+            audit.login_failed(OP, f);
             unauthorized(
                 f.client_message(),
                 access_detail(required),
@@ -264,6 +331,7 @@ impl AuthService {
             if let Decision::Denied(reason) = &d {
                 // The identity may not do this (any more): no new token helps.
                 tracing::info!(target: "berth::audit", reason = reason.code(), principal = %principal.reference(), resource = %name, action = action.as_str(), "access denied");
+                note_denial(audit, OP, &principal, &policy, required, reason);
                 return Err(denied(
                     "requested access to the resource is denied".into(),
                     json!([{ "Type": rt_str(rt), "Name": name, "Action": action.as_str(), "reason": reason.code() }]),
@@ -281,7 +349,16 @@ impl AuthService {
         }
         let scope = scopes_of(required).join(" ");
         let challenge = self.challenge_for(required, ChallengeError::InsufficientScope);
+        audit.principal(&principal);
+        audit.explain("granted", json!({ "token_access": claims.access }));
+        audit.decided_by(
+            "token_scope",
+            "insufficient_scope",
+            "the access token does not cover this request; the identity may do it, so a new token for the challenge's scope will",
+            json!({ "missing": missing.iter().map(|(rt, n, a)| json!({"type": rt_str(*rt), "name": n, "action": a.as_str()})).collect::<Vec<_>>() }),
+        );
         if self.live.strike(&claims.jti, &scope) {
+            audit.login(OP, "insufficient_scope");
             return Err(denied(
                 "the token does not cover this request; request a token for the scope in the challenge".into(),
                 access_detail(required),
@@ -389,6 +466,39 @@ fn optional_allowed(
         claims.is_none_or(|c| c.allows(rt, &name, action))
             && authorize_action(principal, policy, rt, &name, action).is_allowed()
     })
+}
+
+/// What a request asked for, for the explain record.
+fn asked(required: &RequiredAccess) -> serde_json::Value {
+    serde_json::Value::Array(
+        needed(required)
+            .into_iter()
+            .map(|(rt, name, action)| json!({ "type": rt_str(rt), "name": name, "action": action.as_str() }))
+            .collect(),
+    )
+}
+
+/// Note a policy refusal: the login outcome, who, every needed action's
+/// decision (what is granted and by which rule) and the deciding rule.
+fn note_denial(
+    audit: &RequestAudit,
+    operation: &'static str,
+    principal: &Principal,
+    policy: &PolicyContext,
+    required: &RequiredAccess,
+    reason: &berth_auth::error::DenyReason,
+) {
+    audit.principal(principal);
+    audit.login(operation, reason.code());
+    let granted: Vec<serde_json::Value> = needed(required)
+        .into_iter()
+        .map(|(rt, name, action)| {
+            let d = authorize_action(principal, policy, rt, &name, action);
+            json!({ "type": rt_str(rt), "name": name, "action": action.as_str(), "decision": d })
+        })
+        .collect();
+    audit.explain("granted", serde_json::Value::Array(granted));
+    audit.denied_by(reason);
 }
 
 fn rt_str(rt: ResourceType) -> &'static str {

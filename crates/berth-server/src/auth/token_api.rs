@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use berth_auth::authorize::authorize;
 use berth_auth::credential::{load_policy_context, AuthenticateError, Authenticated};
-use berth_auth::error::AuthFailure;
+use berth_auth::error::{AuthFailure, DenyReason};
 use berth_auth::jwt::{IssuedToken, Permissions};
 use berth_auth::principal::Principal;
 use berth_auth::scope::parse_scope_params;
@@ -31,6 +31,7 @@ use super::challenge::{refusal, throttled};
 use super::gate::{credentials, internal, run_blocking_ok, Credentials};
 use super::network::client_ip;
 use super::AuthService;
+use crate::audit::RequestAudit;
 
 type Form = Vec<(String, String)>;
 
@@ -118,14 +119,27 @@ fn rfc3339(secs: u64) -> String {
 /// Audit and throttle a failed login, and build its response.
 fn login_failed(
     auth: &AuthService,
+    audit: &RequestAudit,
     ip: Option<IpAddr>,
     identity: Option<&str>,
-    operation: &str,
+    operation: &'static str,
     f: &AuthFailure,
 ) -> Response {
     auth.limiter.record_failure(ip, identity);
     tracing::info!(target: "berth::audit", operation, reason = f.code(), client_ip = ?ip, identity = ?identity, detail = %f, "login refused");
+    audit.login_failed(operation, f);
     unauthorized(f)
+}
+
+/// Note a throttled login attempt and build the 429.
+fn throttled_login(audit: &RequestAudit, operation: &'static str, wait: u64) -> Response {
+    audit.login_failed(
+        operation,
+        &AuthFailure::Throttled {
+            retry_after_secs: wait,
+        },
+    );
+    throttled(wait)
 }
 
 /// Issue an access token for `scopes` (plus a refresh token when asked).
@@ -134,9 +148,11 @@ async fn issue(
     who: &Authenticated,
     scope_fields: Vec<&str>,
     want_refresh: Option<String>,
-    operation: &str,
+    operation: &'static str,
     ip: Option<IpAddr>,
+    audit: &RequestAudit,
 ) -> Response {
+    audit.principal(&who.principal);
     let parsed = parse_scope_params(scope_fields);
     for (raw, err) in &parsed.rejected {
         tracing::info!(target: "berth::audit", operation, scope = %raw, error = %err, "ignored malformed scope");
@@ -149,6 +165,12 @@ async fn issue(
     for (scope, action, reason) in grant.denials() {
         tracing::info!(target: "berth::audit", operation, principal = %who.principal.reference(), scope = %scope, action = action.as_str(), reason = reason.code(), "scope not granted");
     }
+    // A token is issued either way; a scope not granted in full is noted
+    // with the reason of its first refused action.
+    audit.login(
+        operation,
+        grant.denials().next().map_or("ok", |(_, _, r)| r.code()),
+    );
     let tokens = auth.token_service();
     let access = match tokens.issue_access_for(
         &who.principal.subject(),
@@ -194,9 +216,10 @@ fn issue_refresh(auth: &AuthService, who: &Authenticated) -> Result<IssuedToken,
 }
 
 /// Anonymous caller (no credentials on the token endpoint).
-async fn anonymous(auth: &AuthService) -> Result<Authenticated, Response> {
+async fn anonymous(auth: &AuthService, audit: &RequestAudit) -> Result<Authenticated, Response> {
     let policy = auth.network_policy().await.map_err(internal)?;
     if !policy.anonymous_pull {
+        audit.login_failed("token_get", &AuthFailure::MissingCredentials);
         return Err(unauthorized(&AuthFailure::MissingCredentials));
     }
     Ok(Authenticated {
@@ -211,10 +234,12 @@ async fn basic_login(
     ip: Option<IpAddr>,
     user: &str,
     password: &str,
-    operation: &str,
+    operation: &'static str,
+    audit: &RequestAudit,
 ) -> Result<Authenticated, Response> {
+    audit.username(user);
     if let Some(wait) = auth.limiter.check(ip, Some(user)) {
-        return Err(throttled(wait));
+        return Err(throttled_login(audit, operation, wait));
     }
     let tokens = auth.token_service();
     match run_blocking_ok(
@@ -225,7 +250,7 @@ async fn basic_login(
     {
         Ok(a) => Ok(a),
         Err(AuthenticateError::Failure(f)) => {
-            Err(login_failed(auth, ip, Some(user), operation, &f))
+            Err(login_failed(auth, audit, ip, Some(user), operation, &f))
         }
         Err(AuthenticateError::Store(e)) => Err(internal(e)),
     }
@@ -235,20 +260,24 @@ async fn basic_login(
 async fn token_get(
     State(auth): State<Arc<AuthService>>,
     PeerAddr(peer): PeerAddr,
+    audit: RequestAudit,
     headers: HeaderMap,
     Query(query): Query<Form>,
 ) -> Response {
+    const OP: &str = "token_get";
     let ip = peer_ip(&auth, peer, &headers);
-    if let Err(r) = auth.check_network(ip).await {
+    if let Err(r) = auth.check_network_audited(ip, &audit, OP).await {
         return r;
     }
     let who = match credentials(&headers) {
-        Credentials::None => anonymous(&auth).await,
-        Credentials::Basic(u, p) => basic_login(&auth, ip, &u, &p, "token_get").await,
+        Credentials::None => anonymous(&auth, &audit).await,
+        Credentials::Basic(u, p) => basic_login(&auth, ip, &u, &p, OP, &audit).await,
         Credentials::Bearer(_) | Credentials::Malformed => {
-            Err(unauthorized(&AuthFailure::MalformedCredentials {
+            let f = AuthFailure::MalformedCredentials {
                 detail: "use Basic credentials on GET /oauth2/token".into(),
-            }))
+            };
+            audit.login_failed(OP, &f);
+            Err(unauthorized(&f))
         }
     };
     let who = match who {
@@ -262,8 +291,9 @@ async fn token_get(
         &who,
         all(&query, "scope"),
         offline.then(String::new),
-        "token_get",
+        OP,
         ip,
+        &audit,
     )
     .await
 }
@@ -272,11 +302,13 @@ async fn token_get(
 async fn token_post(
     State(auth): State<Arc<AuthService>>,
     PeerAddr(peer): PeerAddr,
+    audit: RequestAudit,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    const OP: &str = "token_post";
     let ip = peer_ip(&auth, peer, &headers);
-    if let Err(r) = auth.check_network(ip).await {
+    if let Err(r) = auth.check_network_audited(ip, &audit, OP).await {
         return r;
     }
     let form = match parse_form(&body) {
@@ -292,7 +324,7 @@ async fn token_post(
                 );
             };
             if let Some(wait) = auth.limiter.check(ip, None) {
-                return throttled(wait);
+                return throttled_login(&audit, OP, wait);
             }
             let tokens = auth.token_service();
             match auth
@@ -302,7 +334,7 @@ async fn token_post(
             {
                 Ok(a) => (a, Some(rt.to_string())),
                 Err(AuthenticateError::Failure(f)) => {
-                    return login_failed(&auth, ip, None, "token_post", &f)
+                    return login_failed(&auth, &audit, ip, None, OP, &f)
                 }
                 Err(AuthenticateError::Store(e)) => return internal(e),
             }
@@ -313,7 +345,7 @@ async fn token_post(
                     "username and password are required for grant_type=password".into(),
                 );
             };
-            let who = match basic_login(&auth, ip, u, p, "token_post").await {
+            let who = match basic_login(&auth, ip, u, p, OP, &audit).await {
                 Ok(w) => w,
                 Err(r) => return r,
             };
@@ -326,18 +358,20 @@ async fn token_post(
             ))
         }
     };
-    issue(&auth, &who, all(&form, "scope"), refresh, "token_post", ip).await
+    issue(&auth, &who, all(&form, "scope"), refresh, OP, ip, &audit).await
 }
 
 /// `POST /oauth2/exchange`.
 async fn exchange(
     State(auth): State<Arc<AuthService>>,
     PeerAddr(peer): PeerAddr,
+    audit: RequestAudit,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    const OP: &str = "exchange";
     let ip = peer_ip(&auth, peer, &headers);
-    if let Err(r) = auth.check_network(ip).await {
+    if let Err(r) = auth.check_network_audited(ip, &audit, OP).await {
         return r;
     }
     let form = match parse_form(&body) {
@@ -357,7 +391,7 @@ async fn exchange(
         return bad_request("access_token (a directory token) is required".into());
     };
     if let Some(wait) = auth.limiter.check(ip, None) {
-        return throttled(wait);
+        return throttled_login(&audit, OP, wait);
     }
     let tokens = auth.token_service();
     let who = match auth
@@ -366,14 +400,18 @@ async fn exchange(
         .await
     {
         Ok(a) => a,
-        Err(AuthenticateError::Failure(f)) => return login_failed(&auth, ip, None, "exchange", &f),
+        Err(AuthenticateError::Failure(f)) => return login_failed(&auth, &audit, ip, None, OP, &f),
         Err(AuthenticateError::Store(e)) => return internal(e),
     };
     let policy = match load_policy_context(&auth.repo, &who.principal).await {
         Ok(p) => p,
         Err(e) => return internal(e),
     };
+    audit.principal(&who.principal);
+    audit.login(OP, "ok");
     if !policy.has_role_assignment(&who.principal) {
+        audit.login(OP, DenyReason::NoRoleAssignment.code());
+        audit.denied_by(&DenyReason::NoRoleAssignment);
         tracing::info!(target: "berth::audit", operation = "exchange", reason = "no_role_assignment", principal = %who.principal.reference(), client_ip = ?ip, "exchange refused");
         return refusal(
             StatusCode::UNAUTHORIZED,
@@ -414,10 +452,13 @@ fn oauth_error(status: StatusCode, error: &str, description: String) -> Response
 async fn directory_token(
     State(auth): State<Arc<AuthService>>,
     PeerAddr(peer): PeerAddr,
+    audit: RequestAudit,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    const OP: &str = "directory_token";
     let ip = peer_ip(&auth, peer, &headers);
+    audit.client_ip(ip);
     let Ok(form) = serde_urlencoded::from_bytes::<Form>(&body) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -435,8 +476,9 @@ async fn directory_token(
                     "username and password are required".into(),
                 );
             };
+            audit.username(u);
             if let Some(wait) = auth.limiter.check(ip, Some(u)) {
-                return throttled(wait);
+                return throttled_login(&audit, OP, wait);
             }
             (
                 u.to_string(),
@@ -466,8 +508,9 @@ async fn directory_token(
                     "client_id must be a service principal's app id (a UUID)".into(),
                 );
             };
+            audit.username(id);
             if let Some(wait) = auth.limiter.check(ip, Some(id)) {
-                return throttled(wait);
+                return throttled_login(&audit, OP, wait);
             }
             (
                 id.to_string(),
@@ -494,6 +537,7 @@ async fn directory_token(
         Err(AuthenticateError::Failure(f)) => {
             auth.limiter.record_failure(ip, Some(&identity));
             tracing::info!(target: "berth::audit", operation = "directory_token", reason = f.code(), client_ip = ?ip, identity = %identity, detail = %f, "directory login refused");
+            audit.login_failed(OP, &f);
             return oauth_error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_grant",
@@ -502,6 +546,8 @@ async fn directory_token(
         }
         Err(AuthenticateError::Store(e)) => return internal(e),
     };
+    audit.principal(&who.principal);
+    audit.login(OP, "ok");
     let name = match &who.principal {
         Principal::DirectoryUser { name, .. } | Principal::ServicePrincipal { name, .. } => {
             name.clone()

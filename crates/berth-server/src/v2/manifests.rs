@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use berth_core::manifest::MAX_MANIFEST_BYTES;
 use berth_core::{ErrorCode, Reference, RepositoryName};
 
+use crate::audit::RequestAudit;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -27,6 +28,7 @@ pub(super) async fn get(
     repo: &RepositoryName,
     raw: &str,
     head: bool,
+    audit: &RequestAudit,
 ) -> ApiResult {
     let reference = parse_reference(raw)?;
     let m = state
@@ -41,6 +43,11 @@ pub(super) async fn get(
             .detail(serde_json::json!({ "reference": raw }))
         })?;
     let len = m.content.len();
+    audit.update_repository(|n| {
+        n.digest = Some(m.digest.to_string());
+        n.media_type = Some(m.media_type.clone());
+        n.size = i64::try_from(len).ok();
+    });
     let body = if head {
         Body::empty()
     } else {
@@ -63,6 +70,7 @@ pub(super) async fn put(
     raw: &str,
     headers: &HeaderMap,
     body: Body,
+    audit: &RequestAudit,
 ) -> ApiResult {
     let reference = parse_reference(raw)?;
     let too_large = || {
@@ -84,6 +92,12 @@ pub(super) async fn put(
         .registry
         .put_manifest(repo, &reference, content_type, &bytes)
         .await?;
+    audit.update_repository(|n| {
+        n.digest = Some(out.digest.to_string());
+        n.media_type = Some(out.media_type.clone());
+        n.artifact_type = out.artifact_type.clone();
+        n.size = i64::try_from(bytes.len()).ok();
+    });
     let mut resp = Response::builder()
         .status(StatusCode::CREATED)
         .header(

@@ -20,6 +20,7 @@ use berth_core::route::{parse_v2_path, V2Route};
 use berth_core::{ErrorCode, RepositoryName};
 
 use crate::access::{required_access, RequestContext};
+use crate::audit::{RepoNote, RequestAudit};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -45,13 +46,27 @@ pub async fn dispatch(State(state): State<AppState>, req: axum::extract::Request
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
+    let audit = req
+        .extensions()
+        .get::<RequestAudit>()
+        .cloned()
+        .unwrap_or_else(|| RequestAudit::new(""));
     let (parts, body) = req.into_parts();
     let has_body = request_has_body(&parts.headers);
-    let mut resp =
-        match route_request(state, parts.method, parts.uri, parts.headers, peer, body).await {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        };
+    let mut resp = match route_request(
+        state,
+        parts.method,
+        parts.uri,
+        parts.headers,
+        peer,
+        body,
+        &audit,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
     // A refusal may be sent before the request body was read; the
     // connection cannot be reused then, so say so (RFC 9112 §9.6) instead of
     // letting pooling clients find a dead connection on their next request.
@@ -76,6 +91,7 @@ async fn route_request(
     headers: HeaderMap,
     peer: Option<std::net::IpAddr>,
     body: Body,
+    audit: &RequestAudit,
 ) -> ApiResult {
     let path = uri.path();
     let rest = path.strip_prefix("/v2").unwrap_or(path);
@@ -109,14 +125,24 @@ async fn route_request(
         method: &method,
         headers: &headers,
         peer,
+        audit,
     };
+    let note = repo_note(&method, &route, repo.as_ref());
     let granted = match state.gate.check(&ctx, &required).await {
         Ok(g) => g,
         Err(refusal) => {
+            // A 403 is a refused repository operation; a 401 is the
+            // challenge handshake every client goes through, not recorded.
+            if let (Some(n), StatusCode::FORBIDDEN) = (note, refusal.status()) {
+                audit.repository(n);
+            }
             crate::body::drain(body).await;
             return Ok(refusal);
         }
     };
+    if let Some(n) = note {
+        audit.repository(n);
+    }
 
     let head = method == Method::HEAD;
     match (route, repo) {
@@ -137,8 +163,12 @@ async fn route_request(
         (V2Route::Manifest { reference, .. }, Some(repo)) => {
             let reference = decode(reference);
             match method {
-                Method::GET | Method::HEAD => manifests::get(&state, &repo, &reference, head).await,
-                Method::PUT => manifests::put(&state, &repo, &reference, &headers, body).await,
+                Method::GET | Method::HEAD => {
+                    manifests::get(&state, &repo, &reference, head, audit).await
+                }
+                Method::PUT => {
+                    manifests::put(&state, &repo, &reference, &headers, body, audit).await
+                }
                 Method::DELETE => manifests::delete(&state, &repo, &reference).await,
                 _ => Err(unsupported()),
             }
@@ -177,6 +207,35 @@ async fn route_request(
         },
         _ => Err(ApiError::new(ErrorCode::Internal)),
     }
+}
+
+/// The repository event a request makes, if any: manifest GET (pull),
+/// PUT (push) and DELETE (untag by tag, delete_manifest by digest). HEAD
+/// and blob requests are not recorded (see docs/api.md).
+fn repo_note(
+    method: &Method,
+    route: &V2Route<'_>,
+    repo: Option<&RepositoryName>,
+) -> Option<RepoNote> {
+    let (V2Route::Manifest { reference, .. }, Some(repo)) = (route, repo) else {
+        return None;
+    };
+    let reference = decode(reference);
+    let is_tag = !reference.contains(':');
+    let operation = match *method {
+        Method::GET => "pull",
+        Method::PUT => "push",
+        Method::DELETE if is_tag => "untag",
+        Method::DELETE => "delete_manifest",
+        _ => return None,
+    };
+    Some(RepoNote {
+        repository: repo.to_string(),
+        operation,
+        tag: is_tag.then(|| reference.clone()),
+        digest: (!is_tag).then_some(reference),
+        ..RepoNote::default()
+    })
 }
 
 fn unsupported() -> ApiError {
