@@ -57,6 +57,10 @@ pub struct LoginEvent {
     pub duration_ms: i64,
 }
 
+/// The repository-event operation filter that matches both
+/// `delete_manifest` and `delete_repository`.
+pub const DELETE_ALIAS: &str = "delete";
+
 /// One repository operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RepositoryEvent {
@@ -152,7 +156,7 @@ pub struct RepositoryQuery {
     pub identity: Option<String>,
     /// Repository name.
     pub repository: Option<String>,
-    /// Operation.
+    /// Operation; [`DELETE_ALIAS`] matches both kinds of deletion.
     pub operation: Option<String>,
     /// Exact HTTP status.
     pub result: Option<u16>,
@@ -407,8 +411,13 @@ impl AuditStore {
         if let Some(r) = &q.repository {
             f.add("repository = {}", Bind::Text(r.clone()));
         }
-        if let Some(op) = &q.operation {
-            f.add("operation = {}", Bind::Text(op.clone()));
+        match q.operation.as_deref() {
+            None => {}
+            // `delete` (issue 5's spelling) = both kinds of deletion.
+            Some(DELETE_ALIAS) => f
+                .clauses
+                .push("operation IN ('delete_manifest', 'delete_repository')".into()),
+            Some(op) => f.add("operation = {}", Bind::Text(op.to_string())),
         }
         let rows = f
             .fetch(&self.read, &f.sql(REPOSITORY_COLUMNS, q.limit))
