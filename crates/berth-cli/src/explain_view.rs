@@ -67,20 +67,29 @@ fn asked(record: &Value) -> Vec<String> {
     }
 }
 
+/// `allowed by role_assignment (AcrPull on registry)`, `denied
+/// (insufficient_permission)`; the full decision is in `--output json`.
+fn decision(d: &Value) -> String {
+    let reason = &d["reason"];
+    let mut out = text(&d["result"]);
+    if let Some(by) = reason.get("by").and_then(Value::as_str) {
+        out.push_str(&format!(" by {by}"));
+        let a = &reason["assignment"];
+        if let Some(role) = a.get("role").and_then(Value::as_str) {
+            out.push_str(&format!(" ({role} on {})", text(&a["scope"])));
+        }
+    } else if let Some(code) = reason.get("code").and_then(Value::as_str) {
+        out.push_str(&format!(" ({code})"));
+    }
+    out
+}
+
 /// Lines for what was granted.
 fn granted(record: &Value) -> Vec<String> {
     match record.get("granted") {
         Some(Value::Array(list)) => list
             .iter()
-            .map(|g| {
-                let d = &g["decision"];
-                let reason = if d["reason"].is_null() {
-                    String::new()
-                } else {
-                    format!(" ({})", d["reason"])
-                };
-                format!("{} → {}{reason}", action(g), text(&d["result"]))
-            })
+            .map(|g| format!("{} → {}", action(g), decision(&g["decision"])))
             .collect(),
         Some(Value::Null) | None => Vec::new(),
         Some(other) => match other.get("token_access") {
@@ -171,7 +180,16 @@ mod tests {
         let s = render(&answer);
         assert!(s.contains("Recognised:     token ci-token (id ci-token)"), "{s}");
         assert!(s.contains("Asked:          repository app: push"), "{s}");
-        assert!(s.contains("→ denied"), "{s}");
+        assert!(
+            s.contains("repository app: push → denied (scope_map_missing_action)"),
+            "{s}"
+        );
+        let allowed = json!({"result": "allowed", "reason": {"by": "role_assignment",
+            "assignment": {"role": "AcrPull", "scope": "registry"}}});
+        assert_eq!(
+            decision(&allowed),
+            "allowed by role_assignment (AcrPull on registry)"
+        );
         assert!(
             s.contains("Decided by:     scope_map (scope_map_missing_action)"),
             "{s}"

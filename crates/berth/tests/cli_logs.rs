@@ -222,6 +222,8 @@ async fn logs_show_failures_deletions_and_explanations() {
         "Asked:",
         "repository app: push",
         "Granted:",
+        "repository app: pull → allowed by role_assignment (AcrPull on registry)",
+        "repository app: push → denied (insufficient_permission)",
         "Decided by:",
         "role_assignment (insufficient_permission)",
         "Message:",
