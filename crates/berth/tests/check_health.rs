@@ -35,6 +35,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const NULL_USER: &str = "00000000-0000-0000-0000-000000000000";
+/// Bounded wait for audit events (written off the request path).
+const POLL_ROUNDS: usize = 200;
+const POLL_EVERY: Duration = Duration::from_millis(50);
 
 /// One row of the failure matrix.
 struct Row {
@@ -51,10 +54,11 @@ struct Row {
     /// Text the client-facing message contains.
     client_message: &'static str,
     /// The server's audit reason code for this cause (None: nothing reaches
-    /// the server's authentication). Asserted against the audit log API by
-    /// the audit assertion added at merge.
-    #[allow(dead_code)]
+    /// the server's authentication), asserted against `/api/v1/logs/login`.
     audit_reason: Option<&'static str>,
+    /// The rule the refusal's explain record names (`decided_by.rule`;
+    /// None: no explain record, e.g. a 429).
+    audit_rule: Option<&'static str>,
 }
 
 const WRONG_HOST: Row = Row {
@@ -65,6 +69,7 @@ const WRONG_HOST: Row = Row {
     http_status: None,
     client_message: "does not resolve",
     audit_reason: None,
+    audit_rule: None,
 };
 const WRONG_PORT: Row = Row {
     cause: "wrong port",
@@ -74,6 +79,7 @@ const WRONG_PORT: Row = Row {
     http_status: None,
     client_message: "cannot connect",
     audit_reason: None,
+    audit_rule: None,
 };
 const UPPERCASE: Row = Row {
     cause: "uppercase login server",
@@ -83,6 +89,7 @@ const UPPERCASE: Row = Row {
     http_status: None,
     client_message: "uppercase",
     audit_reason: None,
+    audit_rule: None,
 };
 const UNKNOWN_USER: Row = Row {
     cause: "unknown user",
@@ -92,6 +99,7 @@ const UNKNOWN_USER: Row = Row {
     http_status: Some(401),
     client_message: "invalid username or password",
     audit_reason: Some("unknown_identity"),
+    audit_rule: Some("credential"),
 };
 const WRONG_PASSWORD: Row = Row {
     cause: "wrong password",
@@ -101,6 +109,7 @@ const WRONG_PASSWORD: Row = Row {
     http_status: Some(401),
     client_message: "invalid username or password",
     audit_reason: Some("bad_secret"),
+    audit_rule: Some("credential"),
 };
 const DISABLED_TOKEN: Row = Row {
     cause: "disabled repository-scoped token",
@@ -110,6 +119,7 @@ const DISABLED_TOKEN: Row = Row {
     http_status: Some(401),
     client_message: "this repository token is disabled",
     audit_reason: Some("disabled_token"),
+    audit_rule: Some("credential"),
 };
 const PASSWORD_REGENERATED: Row = Row {
     cause: "password regenerated after login (stale identitytoken)",
@@ -119,6 +129,7 @@ const PASSWORD_REGENERATED: Row = Row {
     http_status: Some(401),
     client_message: "revoked",
     audit_reason: Some("revoked_token"),
+    audit_rule: Some("credential"),
 };
 const MISSING_ROLE: Row = Row {
     cause: "user without a role assignment",
@@ -128,6 +139,7 @@ const MISSING_ROLE: Row = Row {
     http_status: Some(401),
     client_message: "no role on this registry",
     audit_reason: Some("no_role_assignment"),
+    audit_rule: Some("role_assignment"),
 };
 const SCOPE_MAP_WITHOUT_PUSH: Row = Row {
     cause: "scope map without push",
@@ -137,6 +149,7 @@ const SCOPE_MAP_WITHOUT_PUSH: Row = Row {
     http_status: Some(403),
     client_message: "requested access to the resource is denied",
     audit_reason: Some("scope_map_missing_action"),
+    audit_rule: Some("scope_map"),
 };
 const STALE_WITH_ANONYMOUS: Row = Row {
     cause: "anonymous pull on, stale stored credentials",
@@ -146,6 +159,7 @@ const STALE_WITH_ANONYMOUS: Row = Row {
     http_status: Some(401),
     client_message: "revoked",
     audit_reason: Some("revoked_token"),
+    audit_rule: Some("credential"),
 };
 const IP_NOT_ALLOWED: Row = Row {
     cause: "client IP not allowed by the network rules",
@@ -155,6 +169,7 @@ const IP_NOT_ALLOWED: Row = Row {
     http_status: Some(403),
     client_message: "client with IP '127.0.0.1' is not allowed access",
     audit_reason: Some("ip_denied"),
+    audit_rule: Some("network_rule"),
 };
 const TLS_UNTRUSTED: Row = Row {
     cause: "TLS certificate not trusted",
@@ -164,6 +179,7 @@ const TLS_UNTRUSTED: Row = Row {
     http_status: None,
     client_message: "not trust",
     audit_reason: None,
+    audit_rule: None,
 };
 const REALM_INTERNAL: Row = Row {
     cause: "realm behind a proxy pointing at an internal address",
@@ -173,6 +189,7 @@ const REALM_INTERNAL: Row = Row {
     http_status: Some(401),
     client_message: "authentication required",
     audit_reason: None,
+    audit_rule: None,
 };
 const CLOCK_SKEW: Row = Row {
     cause: "clock skew",
@@ -182,6 +199,7 @@ const CLOCK_SKEW: Row = Row {
     http_status: None,
     client_message: "ahead of",
     audit_reason: None,
+    audit_rule: None,
 };
 const EXPIRED_STORED_TOKEN: Row = Row {
     cause: "stored refresh token past its exp (exp rewritten: the test cannot wait 3 hours)",
@@ -191,6 +209,7 @@ const EXPIRED_STORED_TOKEN: Row = Row {
     http_status: Some(401),
     client_message: "the token signature is invalid",
     audit_reason: Some("bad_signature"),
+    audit_rule: Some("credential"),
 };
 const THROTTLED: Row = Row {
     cause: "throttled after more than 20 failed logins",
@@ -200,6 +219,7 @@ const THROTTLED: Row = Row {
     http_status: Some(429),
     client_message: "too many failed logins",
     audit_reason: Some("throttled"),
+    audit_rule: None,
 };
 
 // ---------------------------------------------------------------------------
@@ -416,6 +436,71 @@ impl<'a> Api<'a> {
         reply
     }
 
+    /// `GET /api/v1<path>`: status and body, whatever the status.
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let req = plain()
+            .get(format!("{}/api/v1{path}", self.server.base_url()))
+            .bearer_auth(&self.token);
+        answer(req.send().await.expect("api request")).await
+    }
+
+    /// The audit assertion of a row: a failed login event matching
+    /// `filter` (query parameters, e.g. `identity=ghost-user`) with the
+    /// row's reason code shows up in `/api/v1/logs/login` (bounded wait:
+    /// events are written asynchronously). When the client-facing
+    /// `refusal` body carries a correlation id, the event must be that
+    /// request's, and its `/api/v1/logs/explain` record must name the row's
+    /// rule. Returns the event.
+    async fn expect_audit(&self, row: &Row, filter: &str, refusal: &Value) -> Value {
+        let reason = row.audit_reason.expect("the row has an audit reason");
+        let id = refusal["correlation_id"].as_str();
+        let path = format!("/logs/login?failures=true&{filter}");
+        let mut last = Value::Null;
+        let mut event = None;
+        for _ in 0..POLL_ROUNDS {
+            let (status, page) = self.get(&path).await;
+            assert_eq!(status, 200, "GET {path}: {page}");
+            event = page["events"]
+                .as_array()
+                .and_then(|events| {
+                    events.iter().find(|e| match id {
+                        Some(id) => e["correlation_id"] == id,
+                        None => e["reason"] == reason,
+                    })
+                })
+                .cloned();
+            if event.is_some() {
+                break;
+            }
+            last = page;
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+        let event = event.unwrap_or_else(|| {
+            panic!(
+                "{}: no login event {id:?} with reason {reason} at {path}; last: {last}",
+                row.cause
+            )
+        });
+        assert_eq!(event["reason"], reason, "{}: {event}", row.cause);
+        assert_eq!(
+            Some(event["result"].as_u64().unwrap_or_default()),
+            row.http_status.map(u64::from),
+            "{}: {event}",
+            row.cause
+        );
+        if let (Some(id), Some(rule)) = (id, row.audit_rule) {
+            let (status, record) = self.get(&format!("/logs/explain/{id}")).await;
+            assert_eq!(status, 200, "{}: explain {id}: {record}", row.cause);
+            assert_eq!(
+                record["record"]["decided_by"]["rule"], rule,
+                "{}: {record}",
+                row.cause
+            );
+            assert_eq!(record["record"]["reason"], reason, "{}: {record}", row.cause);
+        }
+        event
+    }
+
     async fn post(&self, path: &str, body: Value) -> Value {
         self.send(reqwest::Method::POST, path, body).await
     }
@@ -580,6 +665,7 @@ async fn misspelled_host_port_and_uppercase_name() {
 #[tokio::test]
 async fn unknown_user_and_wrong_password_read_the_same() {
     let server = TestServer::start().await;
+    let api = Api::new(&server).await;
     let dir = empty_config_dir();
     let host = server.host();
     let unknown = check_health(&[&host, "-u", "ghost-user", "-p", "whatever-1"], dir.path()).await;
@@ -605,7 +691,13 @@ async fn unknown_user_and_wrong_password_read_the_same() {
             without_correlation_id(&message_of(&body)),
             without_correlation_id(&message_of(&body2)),
         ));
-        // audit assertion added at merge: row.audit_reason
+        // Audit: both refusals carry the precise reason.
+        let filter = format!("identity={user}");
+        let event = api.expect_audit(row, &filter, &body).await;
+        assert_eq!(event["operation"], "directory_token", "{event}");
+        assert_eq!(event["username"], user, "{event}");
+        let event = api.expect_audit(row, &filter, &body2).await;
+        assert_eq!(event["operation"], "token_get", "{event}");
     }
     assert_eq!(bodies[0], bodies[1], "no user enumeration");
 }
@@ -701,7 +793,10 @@ async fn disabled_repository_token() {
     run.expect_row(&DISABLED_TOKEN);
     let (status, body) = docker_token(&server, Some(("ci-token", &password)), &[]).await;
     expect_http(&DISABLED_TOKEN, status, &body);
-    // audit assertion added at merge: DISABLED_TOKEN.audit_reason
+    let event = api
+        .expect_audit(&DISABLED_TOKEN, "identity=ci-token", &body)
+        .await;
+    assert_eq!(event["username"], "ci-token", "{event}");
 }
 
 #[tokio::test]
@@ -724,7 +819,10 @@ async fn password_regenerated_leaves_a_stale_identity_token() {
     run.expect_row(&PASSWORD_REGENERATED);
     let (status, body) = use_refresh_token(&server, &rt).await;
     expect_http(&PASSWORD_REGENERATED, status, &body);
-    // audit assertion added at merge: PASSWORD_REGENERATED.audit_reason
+    // A revoked refresh token names no identity in its event (the failure
+    // carries no subject): the correlation id pins the event.
+    api.expect_audit(&PASSWORD_REGENERATED, "operation=token_post", &body)
+        .await;
 }
 
 #[tokio::test]
@@ -762,7 +860,8 @@ async fn user_without_a_role_is_refused_at_the_exchange() {
     )
     .await;
     expect_http(&MISSING_ROLE, status, &body);
-    // audit assertion added at merge: MISSING_ROLE.audit_reason
+    let event = api.expect_audit(&MISSING_ROLE, "identity=dave", &body).await;
+    assert_eq!(event["operation"], "exchange", "{event}");
 }
 
 #[tokio::test]
@@ -816,7 +915,8 @@ async fn scope_map_without_push_is_named_by_the_permission_probe() {
         body["errors"][0]["detail"][0]["reason"],
         "scope_map_missing_action"
     );
-    // audit assertion added at merge: SCOPE_MAP_WITHOUT_PUSH.audit_reason
+    api.expect_audit(&SCOPE_MAP_WITHOUT_PUSH, "identity=reader-token", &body)
+        .await;
 }
 
 #[tokio::test]
@@ -850,7 +950,8 @@ async fn anonymous_pull_with_stale_credentials_warns() {
     expect_http(&STALE_WITH_ANONYMOUS, status, &body);
     let (status, _) = docker_token(&server, None, &[("scope", "repository:app:pull")]).await;
     assert_eq!(status, 200);
-    // audit assertion added at merge: STALE_WITH_ANONYMOUS.audit_reason
+    api.expect_audit(&STALE_WITH_ANONYMOUS, "operation=token_post", &body)
+        .await;
 }
 
 #[tokio::test]
@@ -878,7 +979,10 @@ async fn ip_not_allowed_names_the_address() {
     .await;
     expect_http(&IP_NOT_ALLOWED, status, &body);
     assert_eq!(body["errors"][0]["code"], "DENIED");
-    // audit assertion added at merge: IP_NOT_ALLOWED.audit_reason
+    let event = api
+        .expect_audit(&IP_NOT_ALLOWED, "ip=127.0.0.1&result=403", &body)
+        .await;
+    assert_eq!(event["client_ip"], "127.0.0.1", "{event}");
 }
 
 /// `berth serve --tls-self-signed localhost`, killed on drop.
@@ -1159,7 +1263,10 @@ async fn throttling_after_failed_logins() {
     let (status, body) = last;
     expect_http(&THROTTLED, status, &body);
     assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
-    // audit assertion added at merge: THROTTLED.audit_reason
+    let event = api
+        .expect_audit(&THROTTLED, "identity=frank&result=429", &body)
+        .await;
+    assert_eq!(event["operation"], "directory_token", "{event}");
 }
 
 #[tokio::test]
@@ -1367,5 +1474,8 @@ async fn expired_stored_token_is_flagged_locally() {
     run.finding("CONNECTIVITY_REFRESH_TOKEN_ERROR");
     let (status, body) = use_refresh_token(&server, &expired).await;
     expect_http(&EXPIRED_STORED_TOKEN, status, &body);
-    // audit assertion added at merge: EXPIRED_STORED_TOKEN.audit_reason
+    Api::new(&server)
+        .await
+        .expect_audit(&EXPIRED_STORED_TOKEN, "operation=token_post", &body)
+        .await;
 }
