@@ -153,7 +153,11 @@ pub fn render(answer: &Value) -> String {
     for (k, v) in lines {
         let mut first = true;
         for part in v.split('\n') {
-            let label = if first { format!("{k}:") } else { String::new() };
+            let label = if first {
+                format!("{k}:")
+            } else {
+                String::new()
+            };
             out.push_str(&format!("{label:<width$} {part}\n"));
             first = false;
         }
@@ -178,7 +182,10 @@ mod tests {
               "decided_by": {"rule": "scope_map", "reason": "scope_map_missing_action",
                              "message": "scope map lacks content/write", "detail": {}}}});
         let s = render(&answer);
-        assert!(s.contains("Recognised:     token ci-token (id ci-token)"), "{s}");
+        assert!(
+            s.contains("Recognised:     token ci-token (id ci-token)"),
+            "{s}"
+        );
         assert!(s.contains("Asked:          repository app: push"), "{s}");
         assert!(
             s.contains("repository app: push → denied (scope_map_missing_action)"),

@@ -5,23 +5,21 @@
 //! asserts the client-facing HTTP answer a client would get for the same
 //! cause.
 //!
-//! Every row also names the audit reason code the server records
-//! (`AuthFailure::code()` / `DenyReason::code()` in
-//! crates/berth-auth/src/error.rs). The audit log API is being built in
-//! parallel; the team lead adds the assertion against it after merging
-//! (look for "audit assertion added at merge").
+//! Every row that reaches the server's authentication also names the audit
+//! reason code it records (`AuthFailure::code()` / `DenyReason::code()` in
+//! crates/berth-auth/src/error.rs) and the rule its explain record names;
+//! [`Api::expect_audit`] asserts both through `/api/v1/logs/login` and
+//! `/api/v1/logs/explain/{id}` as the Owner.
+//!
+//! Expiry rows (service-principal secret, directory token, stored refresh
+//! token) move the server's clock through the test-only
+//! `BERTH_TEST_CLOCK_FILE` hook instead of sleeping. check-health runs on
+//! the real clock, so for it the stored token is still valid and merely
+//! expiring soon, while the server has passed its expiry.
 //!
 //! The local-environment step counts docker problems as errors only when
 //! no other client is installed; these tests expect skopeo on PATH
 //! (scripts/test.sh installs it) or a docker whose daemon runs.
-//!
-//! Not reproducible here, and why:
-//! * an *expired* service-principal secret: secrets live 1–3650 days and
-//!   `berth serve` has no test clock, so no secret can be made to expire
-//!   during a test (the SP login path itself is tested below).
-//! * an *expired* directory token / refresh token: lifetimes are ≥ 60 s and
-//!   a test must not sleep past them; check-health's local expiry warning
-//!   (`CREDENTIAL_EXPIRING_SOON`) is asserted on a fresh 3-hour token.
 
 mod common;
 
@@ -30,6 +28,7 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+use common::clock::Clock;
 use common::*;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -209,6 +208,40 @@ const EXPIRED_STORED_TOKEN: Row = Row {
     http_status: Some(401),
     client_message: "the token signature is invalid",
     audit_reason: Some("bad_signature"),
+    audit_rule: Some("credential"),
+};
+const EXPIRED_SP_SECRET: Row = Row {
+    cause: "service-principal secret expired (server clock 2 days on)",
+    code: "CONNECTIVITY_AAD_LOGIN_ERROR",
+    status: "error",
+    finding_text: "expired",
+    http_status: Some(401),
+    client_message: "this password or client secret has expired",
+    audit_reason: Some("expired_secret"),
+    audit_rule: Some("credential"),
+};
+const EXPIRED_REFRESH_TOKEN: Row = Row {
+    cause: "stored refresh token expired (server clock past its 3 hours)",
+    code: "CONNECTIVITY_REFRESH_TOKEN_ERROR",
+    status: "error",
+    finding_text: "expired",
+    http_status: Some(401),
+    client_message: "the token has expired",
+    audit_reason: Some("token_expired"),
+    audit_rule: Some("credential"),
+};
+/// check-health logs in afresh on every run, so it never holds an expired
+/// directory token: the same expiry is what it reports for the stored
+/// refresh token ([`EXPIRED_REFRESH_TOKEN`]); this row asserts the
+/// exchange's answer and audit event.
+const EXPIRED_DIRECTORY_TOKEN: Row = Row {
+    cause: "directory token expired before the exchange (server clock past its 3 hours)",
+    code: "CONNECTIVITY_REFRESH_TOKEN_ERROR",
+    status: "error",
+    finding_text: "expired",
+    http_status: Some(401),
+    client_message: "the token has expired",
+    audit_reason: Some("token_expired"),
     audit_rule: Some("credential"),
 };
 const THROTTLED: Row = Row {
@@ -496,7 +529,11 @@ impl<'a> Api<'a> {
                 "{}: {record}",
                 row.cause
             );
-            assert_eq!(record["record"]["reason"], reason, "{}: {record}", row.cause);
+            assert_eq!(
+                record["record"]["reason"], reason,
+                "{}: {record}",
+                row.cause
+            );
         }
         event
     }
@@ -860,7 +897,9 @@ async fn user_without_a_role_is_refused_at_the_exchange() {
     )
     .await;
     expect_http(&MISSING_ROLE, status, &body);
-    let event = api.expect_audit(&MISSING_ROLE, "identity=dave", &body).await;
+    let event = api
+        .expect_audit(&MISSING_ROLE, "identity=dave", &body)
+        .await;
     assert_eq!(event["operation"], "exchange", "{event}");
 }
 
@@ -1477,5 +1516,111 @@ async fn expired_stored_token_is_flagged_locally() {
     Api::new(&server)
         .await
         .expect_audit(&EXPIRED_STORED_TOKEN, "operation=token_post", &body)
+        .await;
+}
+
+/// Service-principal secrets live at least a day: the server's clock moves
+/// two days on and the secret that worked is refused as expired.
+#[tokio::test]
+async fn expired_service_principal_secret() {
+    let clock = Clock::new();
+    let server = clock.server().await;
+    let api = Api::new(&server).await;
+    let sp = api
+        .post(
+            "/service-principals",
+            json!({"name": "nightly-robot", "expirationInDays": 1}),
+        )
+        .await;
+    let app_id = sp["appId"].as_str().expect("appId").to_string();
+    let secret = sp["secret"].as_str().expect("secret").to_string();
+    api.post(
+        "/role-assignments",
+        json!({"assignee": app_id, "role": "AcrPull"}),
+    )
+    .await;
+    let dir = empty_config_dir();
+    let args = [
+        server.host(),
+        "--service-principal".into(),
+        "-u".into(),
+        app_id.clone(),
+        "-p".into(),
+        secret.clone(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = check_health(&args, dir.path()).await;
+    assert_eq!(run.exit, 0, "valid for a day: {:#}", run.report);
+
+    clock.at(2 * 86_400);
+    let run = check_health(&args, dir.path()).await;
+    run.expect_row(&EXPIRED_SP_SECRET);
+    let (status, body) = answer(
+        plain()
+            .post(format!("{}/directory/token", server.base_url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", app_id.as_str()),
+                ("client_secret", secret.as_str()),
+            ])
+            .send()
+            .await
+            .expect("client credentials"),
+    )
+    .await;
+    expect_http(&EXPIRED_SP_SECRET, status, &body);
+    // The Owner's directory token expired with the clock too: a fresh one.
+    let api = Api::new(&server).await;
+    let event = api
+        .expect_audit(&EXPIRED_SP_SECRET, &format!("identity={app_id}"), &body)
+        .await;
+    assert_eq!(event["operation"], "directory_token", "{event}");
+}
+
+/// Directory and refresh tokens live 3 hours (+60 s leeway): with the
+/// server's clock past that, the token `berth login` / `docker login`
+/// stored is refused, and so is a directory token at the exchange.
+#[tokio::test]
+async fn expired_directory_and_refresh_tokens() {
+    let clock = Clock::new();
+    let server = clock.server().await;
+    let api = Api::new(&server).await;
+    api.user("grace", "grace-password-1", Some("AcrPull")).await;
+    let rt = refresh_token_for(&server, "grace", "grace-password-1").await;
+    let (status, body) = directory_login(&server, "grace", "grace-password-1").await;
+    assert_eq!(status, 200, "{body}");
+    let directory_token = body["access_token"].as_str().expect("token").to_string();
+    let dir = config_with_identity_token(&server.host(), &rt);
+
+    clock.at(3 * 3600 + 60 + 1);
+    let run = check_health(&[&server.host()], dir.path()).await;
+    run.expect_row(&EXPIRED_REFRESH_TOKEN);
+    // Locally (real clock) the stored token is still valid, expiring soon.
+    let soon = run.finding("CREDENTIAL_EXPIRING_SOON");
+    assert_eq!(soon["status"], "warning", "{soon}");
+    let (status, body) = use_refresh_token(&server, &rt).await;
+    expect_http(&EXPIRED_REFRESH_TOKEN, status, &body);
+
+    let (status, body2) = answer(
+        plain()
+            .post(format!("{}/oauth2/exchange", server.base_url()))
+            .form(&[
+                ("grant_type", "access_token"),
+                ("service", server.host().as_str()),
+                ("access_token", directory_token.as_str()),
+            ])
+            .send()
+            .await
+            .expect("exchange"),
+    )
+    .await;
+    expect_http(&EXPIRED_DIRECTORY_TOKEN, status, &body2);
+
+    let api = Api::new(&server).await;
+    let event = api
+        .expect_audit(&EXPIRED_REFRESH_TOKEN, "operation=token_post", &body)
+        .await;
+    assert_eq!(event["result"], 401, "{event}");
+    api.expect_audit(&EXPIRED_DIRECTORY_TOKEN, "operation=exchange", &body2)
         .await;
 }

@@ -138,7 +138,13 @@ async fn logs_show_failures_deletions_and_explanations() {
         .expect("ghost");
     assert_eq!(ghost["username"], "ghost-user");
     assert_eq!(ghost["client_ip"], "127.0.0.1");
-    let none = owner.json(&["logs", "login", "--failures", "--until", "2000-01-01T00:00:00Z"]);
+    let none = owner.json(&[
+        "logs",
+        "login",
+        "--failures",
+        "--until",
+        "2000-01-01T00:00:00Z",
+    ]);
     assert_eq!(none["events"], Value::Array(vec![]), "{none}");
 
     // The table: one row per event, identity or username tried.
@@ -166,7 +172,10 @@ async fn logs_show_failures_deletions_and_explanations() {
     }
     assert!(table.contains("ghost-user"), "{table}");
     assert!(table.contains("unknown_identity"), "{table}");
-    assert!(!table.contains("bad_secret"), "filtered by identity: {table}");
+    assert!(
+        !table.contains("bad_secret"),
+        "filtered by identity: {table}"
+    );
 
     // berth logs repository --repository app --operation delete: both
     // kinds of deletion, nothing else.
@@ -187,7 +196,11 @@ async fn logs_show_failures_deletions_and_explanations() {
         .map(|e| e["operation"].as_str().unwrap_or_default())
         .collect();
     ops.sort_unstable();
-    assert_eq!(ops, ["delete_manifest", "delete_repository"], "{deletions:#?}");
+    assert_eq!(
+        ops,
+        ["delete_manifest", "delete_repository"],
+        "{deletions:#?}"
+    );
     assert!(deletions.iter().all(|e| e["repository"] == "app"));
     let pushes = owner.json(&[
         "logs",
@@ -199,7 +212,11 @@ async fn logs_show_failures_deletions_and_explanations() {
         "--result",
         "201",
     ]);
-    assert_eq!(pushes["events"].as_array().map(Vec::len), Some(2), "{pushes}");
+    assert_eq!(
+        pushes["events"].as_array().map(Vec::len),
+        Some(2),
+        "{pushes}"
+    );
 
     // Paging: --limit 1 is one page with a cursor; --all follows it to the
     // same events in the same order.

@@ -157,10 +157,7 @@ async fn fetch(
         if let Some(list) = page.get("events").and_then(Value::as_array) {
             events.extend(list.iter().cloned());
         }
-        let next = page
-            .get("next")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        let next = page.get("next").and_then(Value::as_str).map(str::to_string);
         match next {
             Some(cursor) if all => {
                 query.retain(|(k, _)| k != "cursor");
@@ -232,10 +229,7 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
             ip,
             operation,
         } => {
-            let q = filters.query(&[
-                ("ip", ip.as_deref()),
-                ("operation", operation.as_deref()),
-            ]);
+            let q = filters.query(&[("ip", ip.as_deref()), ("operation", operation.as_deref())]);
             let fetched = fetch(&ctx, "logs/login", q, filters.all).await?;
             print_events(&ctx, &fetched, LOGIN_COLUMNS);
         }
@@ -278,7 +272,8 @@ mod tests {
         assert_eq!(r["correlationId"], "c1");
         assert_eq!(r["clientIp"], "10.0.0.1");
         assert_eq!(r["identity"], "ghost");
-        let e = json!({"identity": {"kind": "user", "id": "u1", "name": "alice"}, "username": "alice"});
+        let e =
+            json!({"identity": {"kind": "user", "id": "u1", "name": "alice"}, "username": "alice"});
         assert_eq!(row(&e)["identity"], "alice");
         let q = vec![
             ("since".to_string(), "1h".to_string()),
