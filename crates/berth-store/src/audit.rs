@@ -666,4 +666,59 @@ mod tests {
         assert_eq!(json["time"], "1970-01-01T00:00:04.000Z");
         assert_eq!(json["reason"], "bad_secret");
     }
+
+    fn repo_event(t: i64, operation: &str) -> AuditEvent {
+        AuditEvent::Repository(RepositoryEvent {
+            time_ms: t,
+            correlation_id: format!("r-{t}"),
+            identity: None,
+            client_ip: None,
+            user_agent: None,
+            repository: "app".into(),
+            tag: None,
+            digest: None,
+            media_type: None,
+            artifact_type: None,
+            size: None,
+            operation: operation.into(),
+            result: 202,
+            duration_ms: 1,
+        })
+    }
+
+    #[tokio::test]
+    async fn delete_matches_both_deletions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = MetaStore::open_sqlite(&dir.path().join("m.db"))
+            .await
+            .expect("open");
+        let store = AuditStore::new(&meta);
+        let ops = ["push", "delete_manifest", "untag", "delete_repository"];
+        let events: Vec<AuditEvent> = ops
+            .iter()
+            .zip(1..)
+            .map(|(op, t)| repo_event(t, op))
+            .collect();
+        store.insert(&events).await.expect("insert");
+        let found = |op: &str| {
+            let q = RepositoryQuery {
+                operation: Some(op.into()),
+                limit: 10,
+                ..Default::default()
+            };
+            let store = store.clone();
+            async move {
+                let rows = store.repository_events(&q).await.expect("query");
+                rows.into_iter()
+                    .map(|(_, e)| e.operation)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            found(DELETE_ALIAS).await,
+            ["delete_repository", "delete_manifest"]
+        );
+        assert_eq!(found("untag").await, ["untag"]);
+        assert!(found("delet").await.is_empty());
+    }
 }
