@@ -1,8 +1,8 @@
 //! berth's client CLI: `berth login|logout`, the docker credential helper
 //! (`docker-credential-berth` / `berth credential-helper`), the management
 //! verbs over `/api/v1` (`berth user|group|sp|admin|token|scope-map|
-//! role-assignment|network-rule|registry|repository ...`) and
-//! `berth completion`.
+//! role-assignment|network-rule|registry|repository ...`), the audit logs
+//! (`berth logs login|repository|explain`) and `berth completion`.
 //!
 //! The `berth` binary flattens [`Command`] into its own clap tree and calls
 //! [`run`].
@@ -11,6 +11,7 @@ pub mod client;
 pub mod commands;
 pub mod cred_helper;
 pub mod docker_config;
+pub mod explain_view;
 pub mod login;
 pub mod mgmt;
 pub mod names;
@@ -58,6 +59,9 @@ pub enum Command {
     Registry(registry::RegistryArgs),
     /// Repositories, tags and manifests.
     Repository(repositories::RepositoryArgs),
+    /// Audit events: login attempts, repository operations, and why a
+    /// request was refused.
+    Logs(logs::LogsArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
 }
@@ -117,6 +121,7 @@ fn block_on(command: Command) -> anyhow::Result<()> {
             Command::NetworkRule(a) => network_rules::run(a).await,
             Command::Registry(a) => registry::run(a).await,
             Command::Repository(a) => repositories::run(a).await,
+            Command::Logs(a) => logs::run(a).await,
             Command::Logout(_) | Command::CredentialHelper(_) | Command::Completion(_) => Ok(()),
         }
     })

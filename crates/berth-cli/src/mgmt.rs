@@ -88,6 +88,11 @@ impl Ctx {
         Ok(())
     }
 
+    /// The output format chosen.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// Print a value in the chosen format.
     pub fn print(&self, v: &Value, columns: &[&str]) {
         print!("{}", output::render(v, self.format, columns));

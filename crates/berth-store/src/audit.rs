@@ -57,6 +57,10 @@ pub struct LoginEvent {
     pub duration_ms: i64,
 }
 
+/// The repository-event operation filter that matches both
+/// `delete_manifest` and `delete_repository`.
+pub const DELETE_ALIAS: &str = "delete";
+
 /// One repository operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RepositoryEvent {
@@ -152,7 +156,7 @@ pub struct RepositoryQuery {
     pub identity: Option<String>,
     /// Repository name.
     pub repository: Option<String>,
-    /// Operation.
+    /// Operation; [`DELETE_ALIAS`] matches both kinds of deletion.
     pub operation: Option<String>,
     /// Exact HTTP status.
     pub result: Option<u16>,
@@ -407,8 +411,13 @@ impl AuditStore {
         if let Some(r) = &q.repository {
             f.add("repository = {}", Bind::Text(r.clone()));
         }
-        if let Some(op) = &q.operation {
-            f.add("operation = {}", Bind::Text(op.clone()));
+        match q.operation.as_deref() {
+            None => {}
+            // `delete` (issue 5's spelling) = both kinds of deletion.
+            Some(DELETE_ALIAS) => f
+                .clauses
+                .push("operation IN ('delete_manifest', 'delete_repository')".into()),
+            Some(op) => f.add("operation = {}", Bind::Text(op.to_string())),
         }
         let rows = f
             .fetch(&self.read, &f.sql(REPOSITORY_COLUMNS, q.limit))
@@ -656,5 +665,60 @@ mod tests {
         let json = serde_json::to_value(&bob[0].1).expect("json");
         assert_eq!(json["time"], "1970-01-01T00:00:04.000Z");
         assert_eq!(json["reason"], "bad_secret");
+    }
+
+    fn repo_event(t: i64, operation: &str) -> AuditEvent {
+        AuditEvent::Repository(RepositoryEvent {
+            time_ms: t,
+            correlation_id: format!("r-{t}"),
+            identity: None,
+            client_ip: None,
+            user_agent: None,
+            repository: "app".into(),
+            tag: None,
+            digest: None,
+            media_type: None,
+            artifact_type: None,
+            size: None,
+            operation: operation.into(),
+            result: 202,
+            duration_ms: 1,
+        })
+    }
+
+    #[tokio::test]
+    async fn delete_matches_both_deletions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = MetaStore::open_sqlite(&dir.path().join("m.db"))
+            .await
+            .expect("open");
+        let store = AuditStore::new(&meta);
+        let ops = ["push", "delete_manifest", "untag", "delete_repository"];
+        let events: Vec<AuditEvent> = ops
+            .iter()
+            .zip(1..)
+            .map(|(op, t)| repo_event(t, op))
+            .collect();
+        store.insert(&events).await.expect("insert");
+        let found = |op: &str| {
+            let q = RepositoryQuery {
+                operation: Some(op.into()),
+                limit: 10,
+                ..Default::default()
+            };
+            let store = store.clone();
+            async move {
+                let rows = store.repository_events(&q).await.expect("query");
+                rows.into_iter()
+                    .map(|(_, e)| e.operation)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            found(DELETE_ALIAS).await,
+            ["delete_repository", "delete_manifest"]
+        );
+        assert_eq!(found("untag").await, ["untag"]);
+        assert!(found("delet").await.is_empty());
     }
 }

@@ -9,9 +9,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use base64::Engine as _;
+use common::clock::Clock;
 use common::login::*;
 use common::*;
 use reqwest::Method;
@@ -25,41 +24,6 @@ const THREE_HOURS: u64 = 10_800;
 /// Clock leeway on exp/nbf.
 const LEEWAY: u64 = 60;
 const DAY: u64 = 86_400;
-
-/// The server's clock: a file holding Unix seconds.
-struct Clock {
-    path: PathBuf,
-    t0: u64,
-    _dir: tempfile::TempDir,
-}
-
-impl Clock {
-    fn new() -> Clock {
-        let dir = tempfile::tempdir().expect("clock dir");
-        let t0 = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("time")
-            .as_secs();
-        let c = Clock {
-            path: dir.path().join("now"),
-            t0,
-            _dir: dir,
-        };
-        c.at(0);
-        c
-    }
-
-    /// Set the server's time to `t0 + offset` seconds.
-    fn at(&self, offset: i64) {
-        let t = (self.t0 as i64 + offset) as u64;
-        std::fs::write(&self.path, t.to_string()).expect("write clock file");
-    }
-
-    async fn server(&self) -> TestServer {
-        let path = self.path.display().to_string();
-        TestServer::start_with_env(&[], &[("BERTH_TEST_CLOCK_FILE", &path)]).await
-    }
-}
 
 fn s(v: u64) -> i64 {
     v as i64

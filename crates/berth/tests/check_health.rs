@@ -5,23 +5,21 @@
 //! asserts the client-facing HTTP answer a client would get for the same
 //! cause.
 //!
-//! Every row also names the audit reason code the server records
-//! (`AuthFailure::code()` / `DenyReason::code()` in
-//! crates/berth-auth/src/error.rs). The audit log API is being built in
-//! parallel; the team lead adds the assertion against it after merging
-//! (look for "audit assertion added at merge").
+//! Every row that reaches the server's authentication also names the audit
+//! reason code it records (`AuthFailure::code()` / `DenyReason::code()` in
+//! crates/berth-auth/src/error.rs) and the rule its explain record names;
+//! [`Api::expect_audit`] asserts both through `/api/v1/logs/login` and
+//! `/api/v1/logs/explain/{id}` as the Owner.
+//!
+//! Expiry rows (service-principal secret, directory token, stored refresh
+//! token) move the server's clock through the test-only
+//! `BERTH_TEST_CLOCK_FILE` hook instead of sleeping. check-health runs on
+//! the real clock, so for it the stored token is still valid and merely
+//! expiring soon, while the server has passed its expiry.
 //!
 //! The local-environment step counts docker problems as errors only when
 //! no other client is installed; these tests expect skopeo on PATH
 //! (scripts/test.sh installs it) or a docker whose daemon runs.
-//!
-//! Not reproducible here, and why:
-//! * an *expired* service-principal secret: secrets live 1–3650 days and
-//!   `berth serve` has no test clock, so no secret can be made to expire
-//!   during a test (the SP login path itself is tested below).
-//! * an *expired* directory token / refresh token: lifetimes are ≥ 60 s and
-//!   a test must not sleep past them; check-health's local expiry warning
-//!   (`CREDENTIAL_EXPIRING_SOON`) is asserted on a fresh 3-hour token.
 
 mod common;
 
@@ -30,11 +28,15 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
+use common::clock::Clock;
 use common::*;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const NULL_USER: &str = "00000000-0000-0000-0000-000000000000";
+/// Bounded wait for audit events (written off the request path).
+const POLL_ROUNDS: usize = 200;
+const POLL_EVERY: Duration = Duration::from_millis(50);
 
 /// One row of the failure matrix.
 struct Row {
@@ -51,10 +53,11 @@ struct Row {
     /// Text the client-facing message contains.
     client_message: &'static str,
     /// The server's audit reason code for this cause (None: nothing reaches
-    /// the server's authentication). Asserted against the audit log API by
-    /// the audit assertion added at merge.
-    #[allow(dead_code)]
+    /// the server's authentication), asserted against `/api/v1/logs/login`.
     audit_reason: Option<&'static str>,
+    /// The rule the refusal's explain record names (`decided_by.rule`;
+    /// None: no explain record, e.g. a 429).
+    audit_rule: Option<&'static str>,
 }
 
 const WRONG_HOST: Row = Row {
@@ -65,6 +68,7 @@ const WRONG_HOST: Row = Row {
     http_status: None,
     client_message: "does not resolve",
     audit_reason: None,
+    audit_rule: None,
 };
 const WRONG_PORT: Row = Row {
     cause: "wrong port",
@@ -74,6 +78,7 @@ const WRONG_PORT: Row = Row {
     http_status: None,
     client_message: "cannot connect",
     audit_reason: None,
+    audit_rule: None,
 };
 const UPPERCASE: Row = Row {
     cause: "uppercase login server",
@@ -83,6 +88,7 @@ const UPPERCASE: Row = Row {
     http_status: None,
     client_message: "uppercase",
     audit_reason: None,
+    audit_rule: None,
 };
 const UNKNOWN_USER: Row = Row {
     cause: "unknown user",
@@ -92,6 +98,7 @@ const UNKNOWN_USER: Row = Row {
     http_status: Some(401),
     client_message: "invalid username or password",
     audit_reason: Some("unknown_identity"),
+    audit_rule: Some("credential"),
 };
 const WRONG_PASSWORD: Row = Row {
     cause: "wrong password",
@@ -101,6 +108,7 @@ const WRONG_PASSWORD: Row = Row {
     http_status: Some(401),
     client_message: "invalid username or password",
     audit_reason: Some("bad_secret"),
+    audit_rule: Some("credential"),
 };
 const DISABLED_TOKEN: Row = Row {
     cause: "disabled repository-scoped token",
@@ -110,6 +118,7 @@ const DISABLED_TOKEN: Row = Row {
     http_status: Some(401),
     client_message: "this repository token is disabled",
     audit_reason: Some("disabled_token"),
+    audit_rule: Some("credential"),
 };
 const PASSWORD_REGENERATED: Row = Row {
     cause: "password regenerated after login (stale identitytoken)",
@@ -119,6 +128,7 @@ const PASSWORD_REGENERATED: Row = Row {
     http_status: Some(401),
     client_message: "revoked",
     audit_reason: Some("revoked_token"),
+    audit_rule: Some("credential"),
 };
 const MISSING_ROLE: Row = Row {
     cause: "user without a role assignment",
@@ -128,6 +138,7 @@ const MISSING_ROLE: Row = Row {
     http_status: Some(401),
     client_message: "no role on this registry",
     audit_reason: Some("no_role_assignment"),
+    audit_rule: Some("role_assignment"),
 };
 const SCOPE_MAP_WITHOUT_PUSH: Row = Row {
     cause: "scope map without push",
@@ -137,6 +148,7 @@ const SCOPE_MAP_WITHOUT_PUSH: Row = Row {
     http_status: Some(403),
     client_message: "requested access to the resource is denied",
     audit_reason: Some("scope_map_missing_action"),
+    audit_rule: Some("scope_map"),
 };
 const STALE_WITH_ANONYMOUS: Row = Row {
     cause: "anonymous pull on, stale stored credentials",
@@ -146,6 +158,7 @@ const STALE_WITH_ANONYMOUS: Row = Row {
     http_status: Some(401),
     client_message: "revoked",
     audit_reason: Some("revoked_token"),
+    audit_rule: Some("credential"),
 };
 const IP_NOT_ALLOWED: Row = Row {
     cause: "client IP not allowed by the network rules",
@@ -155,6 +168,7 @@ const IP_NOT_ALLOWED: Row = Row {
     http_status: Some(403),
     client_message: "client with IP '127.0.0.1' is not allowed access",
     audit_reason: Some("ip_denied"),
+    audit_rule: Some("network_rule"),
 };
 const TLS_UNTRUSTED: Row = Row {
     cause: "TLS certificate not trusted",
@@ -164,6 +178,7 @@ const TLS_UNTRUSTED: Row = Row {
     http_status: None,
     client_message: "not trust",
     audit_reason: None,
+    audit_rule: None,
 };
 const REALM_INTERNAL: Row = Row {
     cause: "realm behind a proxy pointing at an internal address",
@@ -173,6 +188,7 @@ const REALM_INTERNAL: Row = Row {
     http_status: Some(401),
     client_message: "authentication required",
     audit_reason: None,
+    audit_rule: None,
 };
 const CLOCK_SKEW: Row = Row {
     cause: "clock skew",
@@ -182,6 +198,7 @@ const CLOCK_SKEW: Row = Row {
     http_status: None,
     client_message: "ahead of",
     audit_reason: None,
+    audit_rule: None,
 };
 const EXPIRED_STORED_TOKEN: Row = Row {
     cause: "stored refresh token past its exp (exp rewritten: the test cannot wait 3 hours)",
@@ -191,6 +208,41 @@ const EXPIRED_STORED_TOKEN: Row = Row {
     http_status: Some(401),
     client_message: "the token signature is invalid",
     audit_reason: Some("bad_signature"),
+    audit_rule: Some("credential"),
+};
+const EXPIRED_SP_SECRET: Row = Row {
+    cause: "service-principal secret expired (server clock 2 days on)",
+    code: "CONNECTIVITY_AAD_LOGIN_ERROR",
+    status: "error",
+    finding_text: "expired",
+    http_status: Some(401),
+    client_message: "this password or client secret has expired",
+    audit_reason: Some("expired_secret"),
+    audit_rule: Some("credential"),
+};
+const EXPIRED_REFRESH_TOKEN: Row = Row {
+    cause: "stored refresh token expired (server clock past its 3 hours)",
+    code: "CONNECTIVITY_REFRESH_TOKEN_ERROR",
+    status: "error",
+    finding_text: "expired",
+    http_status: Some(401),
+    client_message: "the token has expired",
+    audit_reason: Some("token_expired"),
+    audit_rule: Some("credential"),
+};
+/// check-health logs in afresh on every run, so it never holds an expired
+/// directory token: the same expiry is what it reports for the stored
+/// refresh token ([`EXPIRED_REFRESH_TOKEN`]); this row asserts the
+/// exchange's answer and audit event.
+const EXPIRED_DIRECTORY_TOKEN: Row = Row {
+    cause: "directory token expired before the exchange (server clock past its 3 hours)",
+    code: "CONNECTIVITY_REFRESH_TOKEN_ERROR",
+    status: "error",
+    finding_text: "expired",
+    http_status: Some(401),
+    client_message: "the token has expired",
+    audit_reason: Some("token_expired"),
+    audit_rule: Some("credential"),
 };
 const THROTTLED: Row = Row {
     cause: "throttled after more than 20 failed logins",
@@ -200,6 +252,7 @@ const THROTTLED: Row = Row {
     http_status: Some(429),
     client_message: "too many failed logins",
     audit_reason: Some("throttled"),
+    audit_rule: None,
 };
 
 // ---------------------------------------------------------------------------
@@ -342,6 +395,19 @@ fn message_of(body: &Value) -> String {
         .to_string()
 }
 
+/// A refusal message without the ` (correlation id: …)` suffix every
+/// 401/403 message ends with; panics when the suffix is missing.
+fn without_correlation_id(message: &str) -> String {
+    let (text, id) = message
+        .rsplit_once(" (correlation id: ")
+        .unwrap_or_else(|| panic!("no correlation id in {message:?}"));
+    assert!(
+        id.ends_with(')') && id.len() > 1,
+        "malformed correlation id suffix in {message:?}"
+    );
+    text.to_string()
+}
+
 /// Assert a client-facing answer against the row.
 fn expect_http(row: &Row, status: u16, body: &Value) {
     assert_eq!(Some(status), row.http_status, "{}: {body}", row.cause);
@@ -401,6 +467,75 @@ impl<'a> Api<'a> {
             "{method} {path}: {status} {reply}"
         );
         reply
+    }
+
+    /// `GET /api/v1<path>`: status and body, whatever the status.
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let req = plain()
+            .get(format!("{}/api/v1{path}", self.server.base_url()))
+            .bearer_auth(&self.token);
+        answer(req.send().await.expect("api request")).await
+    }
+
+    /// The audit assertion of a row: a failed login event matching
+    /// `filter` (query parameters, e.g. `identity=ghost-user`) with the
+    /// row's reason code shows up in `/api/v1/logs/login` (bounded wait:
+    /// events are written asynchronously). When the client-facing
+    /// `refusal` body carries a correlation id, the event must be that
+    /// request's, and its `/api/v1/logs/explain` record must name the row's
+    /// rule. Returns the event.
+    async fn expect_audit(&self, row: &Row, filter: &str, refusal: &Value) -> Value {
+        let reason = row.audit_reason.expect("the row has an audit reason");
+        let id = refusal["correlation_id"].as_str();
+        let path = format!("/logs/login?failures=true&{filter}");
+        let mut last = Value::Null;
+        let mut event = None;
+        for _ in 0..POLL_ROUNDS {
+            let (status, page) = self.get(&path).await;
+            assert_eq!(status, 200, "GET {path}: {page}");
+            event = page["events"]
+                .as_array()
+                .and_then(|events| {
+                    events.iter().find(|e| match id {
+                        Some(id) => e["correlation_id"] == id,
+                        None => e["reason"] == reason,
+                    })
+                })
+                .cloned();
+            if event.is_some() {
+                break;
+            }
+            last = page;
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+        let event = event.unwrap_or_else(|| {
+            panic!(
+                "{}: no login event {id:?} with reason {reason} at {path}; last: {last}",
+                row.cause
+            )
+        });
+        assert_eq!(event["reason"], reason, "{}: {event}", row.cause);
+        assert_eq!(
+            Some(event["result"].as_u64().unwrap_or_default()),
+            row.http_status.map(u64::from),
+            "{}: {event}",
+            row.cause
+        );
+        if let (Some(id), Some(rule)) = (id, row.audit_rule) {
+            let (status, record) = self.get(&format!("/logs/explain/{id}")).await;
+            assert_eq!(status, 200, "{}: explain {id}: {record}", row.cause);
+            assert_eq!(
+                record["record"]["decided_by"]["rule"], rule,
+                "{}: {record}",
+                row.cause
+            );
+            assert_eq!(
+                record["record"]["reason"], reason,
+                "{}: {record}",
+                row.cause
+            );
+        }
+        event
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -567,6 +702,7 @@ async fn misspelled_host_port_and_uppercase_name() {
 #[tokio::test]
 async fn unknown_user_and_wrong_password_read_the_same() {
     let server = TestServer::start().await;
+    let api = Api::new(&server).await;
     let dir = empty_config_dir();
     let host = server.host();
     let unknown = check_health(&[&host, "-u", "ghost-user", "-p", "whatever-1"], dir.path()).await;
@@ -588,8 +724,17 @@ async fn unknown_user_and_wrong_password_read_the_same() {
         expect_http(row, status, &body);
         let (status, body2) = docker_token(&server, Some((user, password)), &[]).await;
         expect_http(row, status, &body2);
-        bodies.push((message_of(&body), message_of(&body2)));
-        // audit assertion added at merge: row.audit_reason
+        bodies.push((
+            without_correlation_id(&message_of(&body)),
+            without_correlation_id(&message_of(&body2)),
+        ));
+        // Audit: both refusals carry the precise reason.
+        let filter = format!("identity={user}");
+        let event = api.expect_audit(row, &filter, &body).await;
+        assert_eq!(event["operation"], "directory_token", "{event}");
+        assert_eq!(event["username"], user, "{event}");
+        let event = api.expect_audit(row, &filter, &body2).await;
+        assert_eq!(event["operation"], "token_get", "{event}");
     }
     assert_eq!(bodies[0], bodies[1], "no user enumeration");
 }
@@ -685,7 +830,10 @@ async fn disabled_repository_token() {
     run.expect_row(&DISABLED_TOKEN);
     let (status, body) = docker_token(&server, Some(("ci-token", &password)), &[]).await;
     expect_http(&DISABLED_TOKEN, status, &body);
-    // audit assertion added at merge: DISABLED_TOKEN.audit_reason
+    let event = api
+        .expect_audit(&DISABLED_TOKEN, "identity=ci-token", &body)
+        .await;
+    assert_eq!(event["username"], "ci-token", "{event}");
 }
 
 #[tokio::test]
@@ -708,7 +856,10 @@ async fn password_regenerated_leaves_a_stale_identity_token() {
     run.expect_row(&PASSWORD_REGENERATED);
     let (status, body) = use_refresh_token(&server, &rt).await;
     expect_http(&PASSWORD_REGENERATED, status, &body);
-    // audit assertion added at merge: PASSWORD_REGENERATED.audit_reason
+    // A revoked refresh token names no identity in its event (the failure
+    // carries no subject): the correlation id pins the event.
+    api.expect_audit(&PASSWORD_REGENERATED, "operation=token_post", &body)
+        .await;
 }
 
 #[tokio::test]
@@ -746,7 +897,10 @@ async fn user_without_a_role_is_refused_at_the_exchange() {
     )
     .await;
     expect_http(&MISSING_ROLE, status, &body);
-    // audit assertion added at merge: MISSING_ROLE.audit_reason
+    let event = api
+        .expect_audit(&MISSING_ROLE, "identity=dave", &body)
+        .await;
+    assert_eq!(event["operation"], "exchange", "{event}");
 }
 
 #[tokio::test]
@@ -800,7 +954,8 @@ async fn scope_map_without_push_is_named_by_the_permission_probe() {
         body["errors"][0]["detail"][0]["reason"],
         "scope_map_missing_action"
     );
-    // audit assertion added at merge: SCOPE_MAP_WITHOUT_PUSH.audit_reason
+    api.expect_audit(&SCOPE_MAP_WITHOUT_PUSH, "identity=reader-token", &body)
+        .await;
 }
 
 #[tokio::test]
@@ -834,7 +989,8 @@ async fn anonymous_pull_with_stale_credentials_warns() {
     expect_http(&STALE_WITH_ANONYMOUS, status, &body);
     let (status, _) = docker_token(&server, None, &[("scope", "repository:app:pull")]).await;
     assert_eq!(status, 200);
-    // audit assertion added at merge: STALE_WITH_ANONYMOUS.audit_reason
+    api.expect_audit(&STALE_WITH_ANONYMOUS, "operation=token_post", &body)
+        .await;
 }
 
 #[tokio::test]
@@ -862,7 +1018,10 @@ async fn ip_not_allowed_names_the_address() {
     .await;
     expect_http(&IP_NOT_ALLOWED, status, &body);
     assert_eq!(body["errors"][0]["code"], "DENIED");
-    // audit assertion added at merge: IP_NOT_ALLOWED.audit_reason
+    let event = api
+        .expect_audit(&IP_NOT_ALLOWED, "ip=127.0.0.1&result=403", &body)
+        .await;
+    assert_eq!(event["client_ip"], "127.0.0.1", "{event}");
 }
 
 /// `berth serve --tls-self-signed localhost`, killed on drop.
@@ -1143,7 +1302,10 @@ async fn throttling_after_failed_logins() {
     let (status, body) = last;
     expect_http(&THROTTLED, status, &body);
     assert_eq!(body["errors"][0]["code"], "TOOMANYREQUESTS");
-    // audit assertion added at merge: THROTTLED.audit_reason
+    let event = api
+        .expect_audit(&THROTTLED, "identity=frank&result=429", &body)
+        .await;
+    assert_eq!(event["operation"], "directory_token", "{event}");
 }
 
 #[tokio::test]
@@ -1351,5 +1513,114 @@ async fn expired_stored_token_is_flagged_locally() {
     run.finding("CONNECTIVITY_REFRESH_TOKEN_ERROR");
     let (status, body) = use_refresh_token(&server, &expired).await;
     expect_http(&EXPIRED_STORED_TOKEN, status, &body);
-    // audit assertion added at merge: EXPIRED_STORED_TOKEN.audit_reason
+    Api::new(&server)
+        .await
+        .expect_audit(&EXPIRED_STORED_TOKEN, "operation=token_post", &body)
+        .await;
+}
+
+/// Service-principal secrets live at least a day: the server's clock moves
+/// two days on and the secret that worked is refused as expired.
+#[tokio::test]
+async fn expired_service_principal_secret() {
+    let clock = Clock::new();
+    let server = clock.server().await;
+    let api = Api::new(&server).await;
+    let sp = api
+        .post(
+            "/service-principals",
+            json!({"name": "nightly-robot", "expirationInDays": 1}),
+        )
+        .await;
+    let app_id = sp["appId"].as_str().expect("appId").to_string();
+    let secret = sp["secret"].as_str().expect("secret").to_string();
+    api.post(
+        "/role-assignments",
+        json!({"assignee": app_id, "role": "AcrPull"}),
+    )
+    .await;
+    let dir = empty_config_dir();
+    let args = [
+        server.host(),
+        "--service-principal".into(),
+        "-u".into(),
+        app_id.clone(),
+        "-p".into(),
+        secret.clone(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = check_health(&args, dir.path()).await;
+    assert_eq!(run.exit, 0, "valid for a day: {:#}", run.report);
+
+    clock.at(2 * 86_400);
+    let run = check_health(&args, dir.path()).await;
+    run.expect_row(&EXPIRED_SP_SECRET);
+    let (status, body) = answer(
+        plain()
+            .post(format!("{}/directory/token", server.base_url()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", app_id.as_str()),
+                ("client_secret", secret.as_str()),
+            ])
+            .send()
+            .await
+            .expect("client credentials"),
+    )
+    .await;
+    expect_http(&EXPIRED_SP_SECRET, status, &body);
+    // The Owner's directory token expired with the clock too: a fresh one.
+    let api = Api::new(&server).await;
+    let event = api
+        .expect_audit(&EXPIRED_SP_SECRET, &format!("identity={app_id}"), &body)
+        .await;
+    assert_eq!(event["operation"], "directory_token", "{event}");
+}
+
+/// Directory and refresh tokens live 3 hours (+60 s leeway): with the
+/// server's clock past that, the token `berth login` / `docker login`
+/// stored is refused, and so is a directory token at the exchange.
+#[tokio::test]
+async fn expired_directory_and_refresh_tokens() {
+    let clock = Clock::new();
+    let server = clock.server().await;
+    let api = Api::new(&server).await;
+    api.user("grace", "grace-password-1", Some("AcrPull")).await;
+    let rt = refresh_token_for(&server, "grace", "grace-password-1").await;
+    let (status, body) = directory_login(&server, "grace", "grace-password-1").await;
+    assert_eq!(status, 200, "{body}");
+    let directory_token = body["access_token"].as_str().expect("token").to_string();
+    let dir = config_with_identity_token(&server.host(), &rt);
+
+    clock.at(3 * 3600 + 60 + 1);
+    let run = check_health(&[&server.host()], dir.path()).await;
+    run.expect_row(&EXPIRED_REFRESH_TOKEN);
+    // Locally (real clock) the stored token is still valid, expiring soon.
+    let soon = run.finding("CREDENTIAL_EXPIRING_SOON");
+    assert_eq!(soon["status"], "warning", "{soon}");
+    let (status, body) = use_refresh_token(&server, &rt).await;
+    expect_http(&EXPIRED_REFRESH_TOKEN, status, &body);
+
+    let (status, body2) = answer(
+        plain()
+            .post(format!("{}/oauth2/exchange", server.base_url()))
+            .form(&[
+                ("grant_type", "access_token"),
+                ("service", server.host().as_str()),
+                ("access_token", directory_token.as_str()),
+            ])
+            .send()
+            .await
+            .expect("exchange"),
+    )
+    .await;
+    expect_http(&EXPIRED_DIRECTORY_TOKEN, status, &body2);
+
+    let api = Api::new(&server).await;
+    let event = api
+        .expect_audit(&EXPIRED_REFRESH_TOKEN, "operation=token_post", &body)
+        .await;
+    assert_eq!(event["result"], 401, "{event}");
+    api.expect_audit(&EXPIRED_DIRECTORY_TOKEN, "operation=exchange", &body2)
+        .await;
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod groups;
+pub mod logs;
 pub mod network_rules;
 pub mod registry;
 pub mod repositories;

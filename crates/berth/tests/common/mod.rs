@@ -13,6 +13,7 @@
 
 #![allow(dead_code)]
 
+pub mod clock;
 pub mod login;
 pub mod skopeo;
 

@@ -1,0 +1,209 @@
+//! The readable form of an explain record (`berth logs explain`): who was
+//! recognised, what was asked, what was granted, which rule decided, the
+//! message and what to do about it.
+
+use serde_json::Value;
+
+/// What to do, by the kind of rule that decided (`decided_by.rule`).
+const FIXES: &[(&str, &str)] = &[
+    ("credential", "log in again with a valid name and secret (`berth login`); an expired or regenerated secret needs a new one (`berth sp credential reset`, `berth token credential generate`), a disabled identity or token must be enabled again"),
+    ("network_rule", "allow the client's address (`berth network-rule add --ip-address CIDR`) or connect from an allowed network"),
+    ("throttling", "wait for the throttling window to pass, then log in with the right credentials"),
+    ("role_assignment", "give the identity a role that includes the action (`berth role-assignment create --assignee NAME --role ROLE [--scope repositories/PREFIX/*]`)"),
+    ("scope_map", "add the missing action to the token's scope map (`berth scope-map update --name MAP --add-repository REPO ACTION`)"),
+    ("settings", "log in first, or change the registry setting named in the message (`berth registry update`)"),
+    ("token_scope", "ask for a new access token whose scope covers this request (log in again; the client asks for the scope it needs)"),
+    ("request", "correct the request as the message says (repository name, action)"),
+];
+
+/// The fix for a deciding rule.
+pub fn fix_for(rule: &str) -> Option<&'static str> {
+    FIXES.iter().find(|(r, _)| *r == rule).map(|(_, f)| *f)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `user alice (id 4f…)`, or who was not recognised.
+fn recognised(record: &Value) -> String {
+    match record.get("recognised") {
+        Some(Value::Object(i)) => format!(
+            "{} {} (id {})",
+            text(i.get("kind").unwrap_or(&Value::Null)),
+            text(i.get("name").unwrap_or(&Value::Null)),
+            text(i.get("id").unwrap_or(&Value::Null))
+        ),
+        _ => match record.get("username").and_then(Value::as_str) {
+            Some(u) => format!("nobody (the credentials presented for '{u}' did not verify)"),
+            None => "nobody (no usable credentials)".into(),
+        },
+    }
+}
+
+/// One needed action: `repository app: push`.
+fn action(a: &Value) -> String {
+    format!(
+        "{} {}: {}",
+        text(&a["type"]),
+        text(&a["name"]),
+        text(&a["action"])
+    )
+}
+
+/// Lines for what was asked.
+fn asked(record: &Value) -> Vec<String> {
+    match record.get("asked") {
+        Some(Value::Array(list)) => list.iter().map(action).collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => match other.get("management") {
+            Some(m) => vec![format!("management API: {}", text(m))],
+            None => vec![other.to_string()],
+        },
+    }
+}
+
+/// `allowed by role_assignment (AcrPull on registry)`, `denied
+/// (insufficient_permission)`; the full decision is in `--output json`.
+fn decision(d: &Value) -> String {
+    let reason = &d["reason"];
+    let mut out = text(&d["result"]);
+    if let Some(by) = reason.get("by").and_then(Value::as_str) {
+        out.push_str(&format!(" by {by}"));
+        let a = &reason["assignment"];
+        if let Some(role) = a.get("role").and_then(Value::as_str) {
+            out.push_str(&format!(" ({role} on {})", text(&a["scope"])));
+        }
+    } else if let Some(code) = reason.get("code").and_then(Value::as_str) {
+        out.push_str(&format!(" ({code})"));
+    }
+    out
+}
+
+/// Lines for what was granted.
+fn granted(record: &Value) -> Vec<String> {
+    match record.get("granted") {
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|g| format!("{} → {}", action(g), decision(&g["decision"])))
+            .collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => match other.get("token_access") {
+            Some(access) => vec![format!("the token grants only {access}")],
+            None => vec![other.to_string()],
+        },
+    }
+}
+
+/// Render an explain answer (`{time, correlation_id, record}`).
+pub fn render(answer: &Value) -> String {
+    let r = &answer["record"];
+    let d = &r["decided_by"];
+    let mut lines: Vec<(&str, String)> = vec![
+        ("Correlation id", text(&answer["correlation_id"])),
+        ("Time", text(&answer["time"])),
+        (
+            "Request",
+            format!(
+                "{} {} → {} from {}",
+                text(&r["method"]),
+                text(&r["path"]),
+                text(&r["status"]),
+                text(&r["client_ip"])
+            ),
+        ),
+    ];
+    if !r["operation"].is_null() {
+        lines.push(("Operation", text(&r["operation"])));
+    }
+    lines.push(("Recognised", recognised(r)));
+    let asked = asked(r);
+    lines.push((
+        "Asked",
+        if asked.is_empty() {
+            "-".into()
+        } else {
+            asked.join("\n")
+        },
+    ));
+    let granted = granted(r);
+    lines.push((
+        "Granted",
+        if granted.is_empty() {
+            "nothing".into()
+        } else {
+            granted.join("\n")
+        },
+    ));
+    let rule = text(&d["rule"]);
+    lines.push((
+        "Decided by",
+        format!("{rule} ({})", text(d.get("reason").unwrap_or(&r["reason"]))),
+    ));
+    lines.push(("Message", text(&d["message"])));
+    if let Some(fix) = fix_for(&rule) {
+        lines.push(("Fix", fix.to_string()));
+    }
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
+    let mut out = String::new();
+    for (k, v) in lines {
+        let mut first = true;
+        for part in v.split('\n') {
+            let label = if first {
+                format!("{k}:")
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("{label:<width$} {part}\n"));
+            first = false;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn readable_record() {
+        let answer = json!({"time": "2026-11-27T09:00:00.000Z", "correlation_id": "c1",
+            "record": {"method": "PUT", "path": "/v2/app/manifests/v1", "status": 403,
+              "client_ip": "127.0.0.1", "operation": "push",
+              "recognised": {"kind": "token", "id": "ci-token", "name": "ci-token"},
+              "asked": [{"type": "repository", "name": "app", "action": "push"}],
+              "granted": [{"type": "repository", "name": "app", "action": "push",
+                           "decision": {"result": "denied", "reason": {"code": "scope_map_missing_action"}}}],
+              "decided_by": {"rule": "scope_map", "reason": "scope_map_missing_action",
+                             "message": "scope map lacks content/write", "detail": {}}}});
+        let s = render(&answer);
+        assert!(
+            s.contains("Recognised:     token ci-token (id ci-token)"),
+            "{s}"
+        );
+        assert!(s.contains("Asked:          repository app: push"), "{s}");
+        assert!(
+            s.contains("repository app: push → denied (scope_map_missing_action)"),
+            "{s}"
+        );
+        let allowed = json!({"result": "allowed", "reason": {"by": "role_assignment",
+            "assignment": {"role": "AcrPull", "scope": "registry"}}});
+        assert_eq!(
+            decision(&allowed),
+            "allowed by role_assignment (AcrPull on registry)"
+        );
+        assert!(
+            s.contains("Decided by:     scope_map (scope_map_missing_action)"),
+            "{s}"
+        );
+        assert!(s.contains("Fix:            add the missing action"), "{s}");
+        let anon = json!({"record": {"username": "ghost", "decided_by": {"rule": "credential"}}});
+        assert!(render(&anon).contains("nobody (the credentials presented for 'ghost'"));
+        assert!(FIXES.iter().all(|(r, _)| fix_for(r).is_some()));
+    }
+}
