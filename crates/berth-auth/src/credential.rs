@@ -408,15 +408,21 @@ impl Authenticator {
         if let Some(r) = self.try_cached(record, secret) {
             return r;
         }
+        let slot = self.hasher.slot();
+        // Logins of the same credential that arrived together waited for
+        // the slot; the first one's verification now serves the rest.
+        if let Some(r) = self.try_cached(record, secret) {
+            return r;
+        }
         let identity = record.reference().to_string();
         let secrets = record.secrets();
         if secrets.is_empty() {
-            self.hasher.dummy_verify(secret);
+            self.hasher.dummy_verify_in_slot(&slot, secret);
             return Err(AuthFailure::BadSecret { identity });
         }
         let mut unsupported = 0;
         for s in secrets {
-            match self.hasher.verify(secret, &s.phc) {
+            match self.hasher.verify_in_slot(&slot, secret, &s.phc) {
                 Ok(true) => {
                     self.cache
                         .insert(&identity, secret, s.phc.clone(), self.clock.now());

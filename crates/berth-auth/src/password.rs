@@ -15,7 +15,7 @@
 //! that could be brute-forced offline without that key.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -70,11 +70,50 @@ pub enum PasswordError {
 }
 
 /// Hashes and verifies secrets with argon2id.
+///
+/// Each argon2 computation holds `memory_kib` of RAM (19 MiB by default),
+/// so at most one per CPU runs at a time ([`SecretHasher::slot`]): a burst
+/// of logins queues instead of multiplying the server's memory.
 #[derive(Debug, Clone)]
 pub struct SecretHasher {
     params: Argon2Params,
     argon: Argon2<'static>,
     dummy_hash: String,
+    slots: Arc<Slots>,
+}
+
+/// A counting semaphore bounding concurrent argon2 computations.
+#[derive(Debug)]
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn per_cpu() -> Arc<Slots> {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 16);
+        Arc::new(Slots {
+            free: Mutex::new(n),
+            freed: Condvar::new(),
+        })
+    }
+}
+
+/// Permission to run one argon2 computation; released on drop.
+#[derive(Debug)]
+pub struct ArgonSlot<'a> {
+    slots: &'a Slots,
+}
+
+impl Drop for ArgonSlot<'_> {
+    fn drop(&mut self) {
+        let mut free = self.slots.free.lock().unwrap_or_else(|e| e.into_inner());
+        *free += 1;
+        self.slots.freed.notify_one();
+    }
 }
 
 impl SecretHasher {
@@ -93,6 +132,7 @@ impl SecretHasher {
             params,
             argon,
             dummy_hash: String::new(),
+            slots: Slots::per_cpu(),
         };
         hasher.dummy_hash = hasher.hash(&generate_secret())?;
         Ok(hasher)
@@ -103,8 +143,34 @@ impl SecretHasher {
         self.params
     }
 
+    /// Wait for a free argon2 slot (blocks the calling thread; call it
+    /// where blocking is allowed, like every argon2 computation). Hold it
+    /// across [`SecretHasher::verify_in_slot`] calls.
+    pub fn slot(&self) -> ArgonSlot<'_> {
+        let mut free = self.slots.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self
+                .slots
+                .freed
+                .wait(free)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        ArgonSlot { slots: &self.slots }
+    }
+
     /// Hash `secret` with a fresh random salt; returns a PHC string.
     pub fn hash(&self, secret: &str) -> Result<String, PasswordError> {
+        let _slot = self.slot();
+        self.hash_in_slot(secret)
+    }
+
+    #[cfg(test)]
+    fn hash_unslotted_for_test(&self, secret: &str) -> String {
+        self.hash_in_slot(secret).unwrap_or_default()
+    }
+
+    fn hash_in_slot(&self, secret: &str) -> Result<String, PasswordError> {
         let mut salt = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         let salt = SaltString::encode_b64(&salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
@@ -117,6 +183,17 @@ impl SecretHasher {
     /// Whether `secret` matches the PHC string `stored`. `Err` when `stored`
     /// is not an argon2id hash berth can check.
     pub fn verify(&self, secret: &str, stored: &str) -> Result<bool, PasswordError> {
+        let slot = self.slot();
+        self.verify_in_slot(&slot, secret, stored)
+    }
+
+    /// [`SecretHasher::verify`] for a caller already holding a slot.
+    pub fn verify_in_slot(
+        &self,
+        _slot: &ArgonSlot<'_>,
+        secret: &str,
+        stored: &str,
+    ) -> Result<bool, PasswordError> {
         let parsed = parse_argon2id(stored)?;
         match self.argon.verify_password(secret.as_bytes(), &parsed) {
             Ok(()) => Ok(true),
@@ -129,6 +206,11 @@ impl SecretHasher {
     /// identities, so response time does not reveal whether a name exists.
     pub fn dummy_verify(&self, secret: &str) {
         let _ = self.verify(secret, &self.dummy_hash);
+    }
+
+    /// [`SecretHasher::dummy_verify`] for a caller already holding a slot.
+    pub fn dummy_verify_in_slot(&self, slot: &ArgonSlot<'_>, secret: &str) {
+        let _ = self.verify_in_slot(slot, secret, &self.dummy_hash);
     }
 
     /// Whether `stored` was hashed with weaker parameters than this hasher's
@@ -158,6 +240,7 @@ impl Default for SecretHasher {
             },
             argon,
             dummy_hash: String::new(),
+            slots: Slots::per_cpu(),
         };
         // argon2's defaults are OWASP's; hashing with them cannot fail.
         hasher.dummy_hash = hasher.hash("dummy").unwrap_or_default();
@@ -325,6 +408,33 @@ mod tests {
     use super::*;
 
     /// Tiny parameters: tests only.
+    #[test]
+    fn argon2_runs_at_most_one_per_cpu_at_a_time() {
+        let h = fast();
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 16);
+        let held: Vec<_> = (0..cpus).map(|_| h.slot()).collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h2 = h.clone();
+        let stored = h.hash_unslotted_for_test("s3cret");
+        let waiter = std::thread::spawn(move || {
+            let ok = h2.verify("s3cret", &stored);
+            let _ = tx.send(ok);
+        });
+        // Every slot is taken: the verification must wait.
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err());
+        drop(held);
+        let verified = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("verification runs once a slot is free");
+        assert_eq!(verified, Ok(true));
+        let _ = waiter.join();
+    }
+
     fn fast() -> SecretHasher {
         SecretHasher::new(Argon2Params {
             memory_kib: 64,

@@ -65,11 +65,12 @@ pub fn file_body(file: std::fs::File, offset: u64, len: u64) -> Body {
     Body::from_stream(tokio_stream_from(rx))
 }
 
-/// Size of the slices a mapped blob is sent in. Each slice is its own
+/// Size of the slices a mapped blob is sent in (1 MiB: the connection
+/// holds one, the channel two more, so a pull has ~4 MiB mapped). Each slice is its own
 /// mapping, unmapped once the connection has sent it, so a pull keeps at
 /// most a few slices mapped (and counted in the process's RSS), however
 /// large the blob.
-const MAPPED_CHUNK: u64 = 4 * 1024 * 1024;
+const MAPPED_CHUNK: u64 = 1024 * 1024;
 /// Slices prepared ahead of the one being sent.
 const MAPPED_AHEAD: usize = 2;
 

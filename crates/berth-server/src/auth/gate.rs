@@ -235,13 +235,7 @@ impl AuthService {
             );
             return Err(throttled(wait));
         }
-        let tokens = self.token_service();
-        let result = run_blocking_ok(
-            self.authenticator
-                .authenticate_basic(&self.repo, &tokens, user, password),
-        )
-        .await;
-        let authenticated = match result {
+        let authenticated = match self.authenticate_basic(user, password).await {
             Ok(a) => a,
             Err(AuthenticateError::Failure(f)) => {
                 self.limiter.record_failure(ip, Some(user));

@@ -29,7 +29,9 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use berth_auth::clock::Clock;
-use berth_auth::credential::{Authenticator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
+use berth_auth::credential::{
+    AuthenticateError, Authenticated, Authenticator, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
+};
 use berth_auth::jwt::{KeySet, SigningKey, TokenConfig, TokenService};
 use berth_auth::password::{SecretHasher, VerifiedCache};
 use berth_auth::role::{Assignee, Role, RoleScope};
@@ -58,6 +60,10 @@ pub struct AuthSettings {
     pub limiter: LimiterConfig,
 }
 
+/// How long (seconds) a successful Basic login is reused without reading
+/// the identity again.
+pub const LOGIN_TTL: u64 = 5;
+
 /// The identity layer's state, shared by the gate and the token endpoints.
 pub struct AuthService {
     /// Settings.
@@ -75,6 +81,8 @@ pub struct AuthService {
     network: PolicyCache,
     /// Per-request caches.
     pub live: live::LiveCaches,
+    /// Recent successful Basic logins (see [`AuthService::authenticate_basic`]).
+    logins: VerifiedCache<Authenticated>,
     /// External OIDC issuers' keys (workload identities).
     pub issuers: oidc::IssuerKeys,
 }
@@ -124,6 +132,7 @@ impl AuthService {
             authenticator,
             tokens: RwLock::new(Arc::new(tokens)),
             live: live::LiveCaches::new(clock.clone()),
+            logins: VerifiedCache::new(DEFAULT_CACHE_CAPACITY, LOGIN_TTL),
             issuers: oidc::IssuerKeys::new(clock.clone())
                 .context("building the HTTP client for OIDC issuers")?,
             clock,
@@ -189,5 +198,32 @@ impl AuthService {
     pub fn policy_changed(&self) {
         self.network.clear();
         self.live.clear();
+        self.logins.clear();
+    }
+
+    /// Basic credentials → who they are. A successful login is remembered
+    /// for [`LOGIN_TTL`] seconds, keyed by a keyed hash of the username and
+    /// secret, so a client that logs in again and again (the Docker token
+    /// flow asks for a token per scope) costs neither argon2 nor a
+    /// database read. Any identity or policy change made through this
+    /// process empties it at once; another replica's change is seen within
+    /// [`LOGIN_TTL`].
+    pub async fn authenticate_basic(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Authenticated, AuthenticateError<berth_store::StoreError>> {
+        if let Some(a) = self.logins.get(user, password, self.clock.now()) {
+            return Ok(a);
+        }
+        let tokens = self.token_service();
+        let a = gate::run_blocking_ok(
+            self.authenticator
+                .authenticate_basic(&self.repo, &tokens, user, password),
+        )
+        .await?;
+        self.logins
+            .insert(user, password, a.clone(), self.clock.now());
+        Ok(a)
     }
 }

@@ -241,13 +241,7 @@ async fn basic_login(
     if let Some(wait) = auth.limiter.check(ip, Some(user)) {
         return Err(throttled_login(audit, operation, wait));
     }
-    let tokens = auth.token_service();
-    match run_blocking_ok(
-        auth.authenticator
-            .authenticate_basic(&auth.repo, &tokens, user, password),
-    )
-    .await
-    {
+    match auth.authenticate_basic(user, password).await {
         Ok(a) => Ok(a),
         Err(AuthenticateError::Failure(f)) => {
             Err(login_failed(auth, audit, ip, Some(user), operation, &f))
