@@ -83,6 +83,8 @@ pub struct AuthService {
     pub live: live::LiveCaches,
     /// Recent successful Basic logins (see [`AuthService::authenticate_basic`]).
     logins: VerifiedCache<Authenticated>,
+    /// Recent refresh-token logins (see [`AuthService::authenticate_refresh`]).
+    refreshes: VerifiedCache<Authenticated>,
     /// External OIDC issuers' keys (workload identities).
     pub issuers: oidc::IssuerKeys,
 }
@@ -133,6 +135,7 @@ impl AuthService {
             tokens: RwLock::new(Arc::new(tokens)),
             live: live::LiveCaches::new(clock.clone()),
             logins: VerifiedCache::new(DEFAULT_CACHE_CAPACITY, LOGIN_TTL),
+            refreshes: VerifiedCache::new(DEFAULT_CACHE_CAPACITY, LOGIN_TTL),
             issuers: oidc::IssuerKeys::new(clock.clone())
                 .context("building the HTTP client for OIDC issuers")?,
             clock,
@@ -199,6 +202,7 @@ impl AuthService {
         self.network.clear();
         self.live.clear();
         self.logins.clear();
+        self.refreshes.clear();
     }
 
     /// Basic credentials → who they are. A successful login is remembered
@@ -224,6 +228,29 @@ impl AuthService {
         .await?;
         self.logins
             .insert(user, password, a.clone(), self.clock.now());
+        Ok(a)
+    }
+
+    /// A refresh token → who it names, remembered like a Basic login for
+    /// [`LOGIN_TTL`] seconds (well inside the 60 s clock leeway every token
+    /// check allows past `exp`), so clients that trade the same refresh
+    /// token for one access token per scope cost one signature check and
+    /// no database read per [`LOGIN_TTL`].
+    pub async fn authenticate_refresh(
+        &self,
+        token: &str,
+    ) -> Result<Authenticated, AuthenticateError<berth_store::StoreError>> {
+        const KIND: &str = "refresh_token";
+        if let Some(a) = self.refreshes.get(KIND, token, self.clock.now()) {
+            return Ok(a);
+        }
+        let tokens = self.token_service();
+        let a = self
+            .authenticator
+            .authenticate_refresh_token(&self.repo, &tokens, token)
+            .await?;
+        self.refreshes
+            .insert(KIND, token, a.clone(), self.clock.now());
         Ok(a)
     }
 }

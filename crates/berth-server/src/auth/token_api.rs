@@ -320,12 +320,7 @@ async fn token_post(
             if let Some(wait) = auth.limiter.check(ip, None) {
                 return throttled_login(&audit, OP, wait);
             }
-            let tokens = auth.token_service();
-            match auth
-                .authenticator
-                .authenticate_refresh_token(&auth.repo, &tokens, rt)
-                .await
-            {
+            match auth.authenticate_refresh(rt).await {
                 Ok(a) => (a, Some(rt.to_string())),
                 Err(AuthenticateError::Failure(f)) => {
                     return login_failed(&auth, &audit, ip, None, OP, &f)
