@@ -289,6 +289,14 @@ if [ "$ONLY" != distribution ]; then
   PID[berth-auth]=$!; PIDS+=("$!")
   URL[berth-auth]="http://127.0.0.1:$port"
   wait_ready "${URL[berth-auth]}" "$TMP/berth-auth/log"
+  # Anonymous pull on, so manifest-get-auth measures its anonymous baseline
+  # on the same server (authenticated clients still present their token).
+  dir_token="$(curl -fsS -d grant_type=password -d username=owner \
+      --data-urlencode "password=$BENCH_PASSWORD" "${URL[berth-auth]}/directory/token" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
+  curl -fsS -o /dev/null -X PATCH -H "Authorization: Bearer $dir_token" \
+    -H 'Content-Type: application/json' -d '{"anonymousPullEnabled":true}' \
+    "${URL[berth-auth]}/api/v1/registry"
   export BERTH_BENCH_USERNAME=owner BERTH_BENCH_PASSWORD="$BENCH_PASSWORD"
   for round in $(seq 1 "$ROUNDS"); do
     for s in token-issuance manifest-get-auth; do run_one berth-auth "$s" "$round"; done
