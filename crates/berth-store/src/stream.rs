@@ -24,8 +24,8 @@ use crate::error::StoreError;
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
 /// Chunks queued between the receiving task and the writer (hyper yields
-/// chunks of at most ~400 KiB, so at most a few MiB per upload).
-const QUEUE_CHUNKS: usize = 16;
+/// chunks of at most ~400 KiB, so at most ~3 MiB per upload).
+const QUEUE_CHUNKS: usize = 8;
 
 /// Bytes written between two requests to start disk write-out.
 const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
