@@ -30,6 +30,19 @@ pub fn config_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".docker"))
 }
 
+/// The credential helper a config document routes `host` to:
+/// `credHelpers[host]`, else `credsStore` (docker's rule).
+pub fn helper_in(doc: &Map<String, Value>, host: &str) -> Option<String> {
+    let named = doc
+        .get("credHelpers")
+        .and_then(|h| h.get(host))
+        .and_then(Value::as_str);
+    named
+        .or_else(|| doc.get("credsStore").and_then(Value::as_str))
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+}
+
 impl DockerConfig {
     /// Load the config file (an empty one when it does not exist yet).
     pub fn load() -> anyhow::Result<DockerConfig> {
@@ -57,15 +70,7 @@ impl DockerConfig {
     /// The credential helper that holds `host`'s credentials:
     /// `credHelpers[host]`, else `credsStore`.
     pub fn helper_for(&self, host: &str) -> Option<String> {
-        let named = self
-            .doc
-            .get("credHelpers")
-            .and_then(|h| h.get(host))
-            .and_then(Value::as_str);
-        named
-            .or_else(|| self.doc.get("credsStore").and_then(Value::as_str))
-            .filter(|h| !h.is_empty())
-            .map(str::to_string)
+        helper_in(&self.doc, host)
     }
 
     /// Run `f` on the `auths` object (created when missing).

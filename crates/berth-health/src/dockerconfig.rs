@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
 
 /// Username that marks the password as a registry refresh token.
-pub const TOKEN_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
+pub use berth_cli::docker_config::TOKEN_USERNAME;
 
 /// How a client proves who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,11 +32,12 @@ pub enum Credential {
 
 /// The path docker reads: `$DOCKER_CONFIG/config.json`, else
 /// `~/.docker/config.json`.
+/// The same lookup `berth login` writes through, so the check reads the
+/// file the login wrote.
 pub fn config_path() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DOCKER_CONFIG") {
-        return Some(Path::new(&dir).join("config.json"));
-    }
-    std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker").join("config.json"))
+    berth_cli::docker_config::config_dir()
+        .ok()
+        .map(|d| d.join("config.json"))
 }
 
 /// A parsed config.json.
@@ -72,11 +73,7 @@ impl DockerConfig {
 
     /// The helper that serves `key`: `credHelpers[key]`, else `credsStore`.
     pub fn helper_for(&self, key: &str) -> Option<String> {
-        self.doc["credHelpers"][key]
-            .as_str()
-            .or_else(|| self.doc["credsStore"].as_str())
-            .filter(|h| !h.is_empty())
-            .map(str::to_string)
+        berth_cli::docker_config::helper_in(self.doc.as_object()?, key)
     }
 
     /// The credential stored inline under `auths[key]`.

@@ -217,18 +217,12 @@ impl AuthService {
         user: &str,
         password: &str,
     ) -> Result<Authenticated, AuthenticateError<berth_store::StoreError>> {
-        if let Some(a) = self.logins.get(user, password, self.clock.now()) {
-            return Ok(a);
-        }
         let tokens = self.token_service();
-        let a = gate::run_blocking_ok(
+        let login = gate::run_blocking_ok(
             self.authenticator
                 .authenticate_basic(&self.repo, &tokens, user, password),
-        )
-        .await?;
-        self.logins
-            .insert(user, password, a.clone(), self.clock.now());
-        Ok(a)
+        );
+        self.remembered(&self.logins, user, password, login).await
     }
 
     /// A refresh token → who it names, remembered like a Basic login for
@@ -240,17 +234,30 @@ impl AuthService {
         &self,
         token: &str,
     ) -> Result<Authenticated, AuthenticateError<berth_store::StoreError>> {
-        const KIND: &str = "refresh_token";
-        if let Some(a) = self.refreshes.get(KIND, token, self.clock.now()) {
+        let tokens = self.token_service();
+        let login = self
+            .authenticator
+            .authenticate_refresh_token(&self.repo, &tokens, token);
+        self.remembered(&self.refreshes, "refresh_token", token, login)
+            .await
+    }
+
+    /// `cache`'s answer for (`who`, `secret`), else `login`'s, remembered
+    /// when it succeeds.
+    async fn remembered(
+        &self,
+        cache: &VerifiedCache<Authenticated>,
+        who: &str,
+        secret: &str,
+        login: impl std::future::Future<
+            Output = Result<Authenticated, AuthenticateError<berth_store::StoreError>>,
+        >,
+    ) -> Result<Authenticated, AuthenticateError<berth_store::StoreError>> {
+        if let Some(a) = cache.get(who, secret, self.clock.now()) {
             return Ok(a);
         }
-        let tokens = self.token_service();
-        let a = self
-            .authenticator
-            .authenticate_refresh_token(&self.repo, &tokens, token)
-            .await?;
-        self.refreshes
-            .insert(KIND, token, a.clone(), self.clock.now());
+        let a = login.await?;
+        cache.insert(who, secret, a.clone(), self.clock.now());
         Ok(a)
     }
 }

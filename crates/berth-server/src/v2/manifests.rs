@@ -80,6 +80,9 @@ pub(super) async fn put(
         )
     };
     if super::content_length(headers).is_some_and(|l| l > MAX_MANIFEST_BYTES as u64) {
+        // Read (and drop) what the client is still sending, as the gate does
+        // for its refusals, so it sees the 413 instead of a reset.
+        crate::body::drain(body).await;
         return Err(too_large());
     }
     let bytes = axum::body::to_bytes(body, MAX_MANIFEST_BYTES)
