@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod blobs;
+pub mod direct;
 pub mod error;
 pub mod identity;
 pub mod meta;

@@ -2,65 +2,58 @@
 //!
 //! The async task only receives: each chunk the connection yields goes
 //! through a small bounded queue to one blocking thread per upload, which
-//! hashes the chunk and then writes it while it is still in that core's
-//! cache. Receiving (one core) overlaps with hashing + writing (the other),
-//! file writes never block an async worker, and nothing is held in memory
-//! beyond the queue.
+//! hashes the chunk and then copies it, still in that core's cache, into
+//! the [`Appender`]'s aligned buffer; full buffers are written with
+//! `O_DIRECT` by a second thread while the next one fills (see
+//! [`crate::direct`]). Receiving, hashing and the device overlap, file
+//! writes never block an async worker, and nothing is held in memory beyond
+//! the queue and three 4 MiB buffers.
 //!
 //! (An earlier design hashed on the receiving task and wrote 4 MiB batches
 //! from another thread; by the time a batch was written its bytes had left
 //! the cache, and the copy into the page cache cost more CPU than SHA-256.)
 
-use std::io::Write;
+use std::io::Seek;
 use std::pin::Pin;
 
 use berth_core::DigestHasher;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
+use crate::direct::Appender;
 use crate::error::StoreError;
 
 /// A request body as a stream of byte chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
 /// Chunks queued between the receiving task and the writer (hyper yields
-/// chunks of at most ~400 KiB, so at most ~3 MiB per upload).
-const QUEUE_CHUNKS: usize = 8;
+/// chunks of at most ~400 KiB, so at most ~1.6 MiB per upload).
+const QUEUE_CHUNKS: usize = 4;
 
-/// Bytes written between two requests to start disk write-out.
-const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
-
-/// Append everything `body` yields to `file`, feeding `hasher` on the way.
-/// Returns the file and the number of bytes written. On a body error the
-/// hasher and the file's tail are no longer meaningful; the caller discards
-/// both (the acknowledged size is kept in the metadata store).
+/// Append everything `body` yields to `file` (from its current position,
+/// which must be its length), feeding `hasher` on the way. Returns the file
+/// and the number of bytes written. On a body error the hasher and the
+/// file's tail are no longer meaningful; the caller discards both (the
+/// acknowledged size is kept in the metadata store).
 pub async fn write_hashed(
-    file: std::fs::File,
+    mut file: std::fs::File,
     hasher: &mut DigestHasher,
     mut body: ByteStream,
 ) -> Result<(std::fs::File, u64), StoreError> {
+    let start = file.stream_position()?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE_CHUNKS);
     let fresh = hasher.algorithm().hasher();
     let mut h = std::mem::replace(hasher, fresh);
     let writer = tokio::task::spawn_blocking(
         move || -> std::io::Result<(std::fs::File, DigestHasher, u64)> {
-            let mut f = file;
+            let mut out = Appender::new(file, start);
             let mut total = 0u64;
-            let mut since_writeback = 0u64;
             while let Some(chunk) = rx.blocking_recv() {
                 h.update(&chunk);
-                f.write_all(&chunk)?;
+                out.push(&chunk)?;
                 total += chunk.len() as u64;
-                since_writeback += chunk.len() as u64;
-                if since_writeback >= WRITEBACK_BYTES {
-                    start_writeback(&f);
-                    since_writeback = 0;
-                }
             }
-            if since_writeback > 0 {
-                start_writeback(&f);
-            }
-            Ok((f, h, total))
+            Ok((out.finish()?, h, total))
         },
     );
 
@@ -86,25 +79,6 @@ pub async fn write_hashed(
     *hasher = h;
     Ok((f, total))
 }
-
-/// Ask the kernel to start writing the file's dirty pages to disk now,
-/// without waiting for them. A blob is fsynced before it is acknowledged;
-/// starting write-out every few MiB overlaps the disk with the receive, so
-/// that final fsync only waits for the last few MiB instead of the whole blob.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &std::fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: plain syscall on a descriptor this function borrows; offset 0
-    // with length 0 means "the whole file"; SYNC_FILE_RANGE_WRITE only
-    // initiates write-out. Failure is harmless (the commit's fsync still
-    // makes the data durable), so the result is ignored.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &std::fs::File) {}
 
 /// Hash the first `len` bytes of the file at `path` (used to rebuild the hash
 /// state of an upload continued by another process).
