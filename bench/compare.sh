@@ -196,10 +196,14 @@ wait_ready() {
 }
 
 declare -A URL PID
-if [ "$ONLY" != berth ]; then
-  port="$(free_port)"
-  mkdir -p "$TMP/distribution"
-  cat >"$TMP/distribution/config.yml" <<EOF
+# (Re)start both servers on fresh data directories. Each round starts
+# afresh, so a run of several rounds needs no more disk than one (a full
+# round stores ~16 GiB across the two registries).
+start_servers() {
+  if [ "$ONLY" != berth ]; then
+    port="$(free_port)"
+    mkdir -p "$TMP/distribution"
+    cat >"$TMP/distribution/config.yml" <<EOF
 version: 0.1
 log:
   level: error
@@ -215,22 +219,35 @@ storage:
 http:
   addr: 127.0.0.1:$port
 EOF
-  /usr/bin/docker-registry serve "$TMP/distribution/config.yml" >"$TMP/distribution/log" 2>&1 &
-  PID[distribution]=$!; PIDS+=("$!")
-  URL[distribution]="http://127.0.0.1:$port"
-  wait_ready "${URL[distribution]}" "$TMP/distribution/log"
-fi
-if [ "$ONLY" != distribution ]; then
-  port="$(free_port)"
-  mkdir -p "$TMP/berth"
-  # Round 1 compares both servers without authentication (distribution's
-  # default), so berth runs with --auth-disabled here; round 2 measures
-  # berth's token service and bearer-authenticated reads.
-  "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" >"$TMP/berth/log" 2>&1 &
-  PID[berth]=$!; PIDS+=("$!")
-  URL[berth]="http://127.0.0.1:$port"
-  wait_ready "${URL[berth]}" "$TMP/berth/log"
-fi
+    /usr/bin/docker-registry serve "$TMP/distribution/config.yml" >"$TMP/distribution/log" 2>&1 &
+    PID[distribution]=$!; PIDS+=("$!")
+    URL[distribution]="http://127.0.0.1:$port"
+    wait_ready "${URL[distribution]}" "$TMP/distribution/log"
+  fi
+  if [ "$ONLY" != distribution ]; then
+    port="$(free_port)"
+    mkdir -p "$TMP/berth"
+    # Round 1 compares both servers without authentication (distribution's
+    # default), so berth runs with --auth-disabled here; round 2 measures
+    # berth's token service and bearer-authenticated reads.
+    "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" >"$TMP/berth/log" 2>&1 &
+    PID[berth]=$!; PIDS+=("$!")
+    URL[berth]="http://127.0.0.1:$port"
+    wait_ready "${URL[berth]}" "$TMP/berth/log"
+  fi
+}
+
+stop_servers() {
+  local t
+  for t in distribution berth; do
+    [ -n "${PID[$t]:-}" ] || continue
+    kill "${PID[$t]}" 2>/dev/null || true
+    wait "${PID[$t]}" 2>/dev/null || true
+    rm -rf "$TMP/$t"
+  done
+}
+
+start_servers
 
 TARGETS=()
 [ "$ONLY" = berth ] || TARGETS+=(distribution)
@@ -244,6 +261,12 @@ say "machine"
   # Last line: "sha256  <N>k" = thousands of bytes per second on one core.
   sha_k="$(openssl speed -seconds 2 -bytes 16384 -evp sha256 2>/dev/null | tail -n 1 | awk '{print $NF}' | tr -d k)"
   echo "openssl speed -evp sha256 (one core, 16 KiB blocks): $(awk -v k="$sha_k" 'BEGIN{printf "%.0f MB/s", k/1000}')"
+  # The device's own sequential write speed where the data directories
+  # are: every pushed byte must reach it before the push is acknowledged
+  # (berth fsyncs), so it caps push throughput as SHA-256 does.
+  dd_out="$(dd if=/dev/zero of="$TMP/dd-probe" bs=4M count=256 oflag=direct 2>&1 | tail -n 1 || true)"
+  rm -f "$TMP/dd-probe"
+  echo "disk write, 1 GiB in 4 MiB O_DIRECT blocks (dd): $(echo "$dd_out" | awk -F', ' '{print $NF}')"
   echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "distribution: $(/usr/bin/docker-registry --version 2>/dev/null || echo n/a)"
   echo "berth: $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -264,6 +287,7 @@ run_one() {
 
 say "round 1: no auth"
 for round in $(seq 1 "$ROUNDS"); do
+  if [ "$round" -gt 1 ]; then stop_servers; start_servers; fi
   i=0
   for s in "${SCENARIOS[@]}"; do
     # Alternate which server goes first so neither always gets the warm cache.

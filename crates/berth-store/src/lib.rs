@@ -18,6 +18,7 @@ pub mod blobs;
 pub mod direct;
 pub mod error;
 pub mod identity;
+pub mod manifest_cache;
 pub mod meta;
 pub mod registry;
 pub mod stream;

@@ -8,12 +8,14 @@
 //! database within one process, reads through a small pool.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use berth_core::{Descriptor, Digest, ManifestInfo};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use crate::error::StoreError;
+use crate::manifest_cache::{Lookup, ManifestCache};
 use crate::now_ms;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -26,7 +28,7 @@ pub struct ManifestRow {
     /// Media type sent back as `Content-Type`.
     pub media_type: String,
     /// The exact bytes that were pushed.
-    pub content: Vec<u8>,
+    pub content: bytes::Bytes,
 }
 
 /// An upload session row.
@@ -47,6 +49,7 @@ pub struct UploadRow {
 pub struct MetaStore {
     read: AnyPool,
     write: AnyPool,
+    manifests: Arc<ManifestCache>,
 }
 
 impl MetaStore {
@@ -69,7 +72,11 @@ impl MetaStore {
             .after_connect(sqlite_pragmas)
             .connect(&url)
             .await?;
-        Ok(MetaStore { read, write })
+        Ok(MetaStore {
+            read,
+            write,
+            manifests: Arc::default(),
+        })
     }
 
     /// The pool for reads.
@@ -213,16 +220,26 @@ impl MetaStore {
         repository: &str,
         digest: &Digest,
     ) -> Result<Option<ManifestRow>, StoreError> {
+        let digest = digest.to_string();
+        let lookup = Lookup::Digest(&digest);
+        if let Some(row) = self.manifests.get(repository, lookup) {
+            return Ok(Some(row));
+        }
+        let generation = self.manifests.generation();
         let row = sqlx::query(
             "SELECT m.digest, m.media_type, m.content FROM manifests m \
              JOIN repositories r ON r.id = m.repository_id \
              WHERE r.name = $1 AND m.digest = $2",
         )
         .bind(repository)
-        .bind(digest.to_string())
+        .bind(&digest)
         .fetch_optional(&self.read)
-        .await?;
-        Ok(row.map(manifest_row))
+        .await?
+        .map(manifest_row);
+        if let Some(r) = &row {
+            self.manifests.insert(repository, lookup, r, generation);
+        }
+        Ok(row)
     }
 
     /// A manifest by tag.
@@ -231,6 +248,11 @@ impl MetaStore {
         repository: &str,
         tag: &str,
     ) -> Result<Option<ManifestRow>, StoreError> {
+        let lookup = Lookup::Tag(tag);
+        if let Some(row) = self.manifests.get(repository, lookup) {
+            return Ok(Some(row));
+        }
+        let generation = self.manifests.generation();
         let row = sqlx::query(
             "SELECT m.digest, m.media_type, m.content FROM tags t \
              JOIN repositories r ON r.id = t.repository_id \
@@ -240,8 +262,12 @@ impl MetaStore {
         .bind(repository)
         .bind(tag)
         .fetch_optional(&self.read)
-        .await?;
-        Ok(row.map(manifest_row))
+        .await?
+        .map(manifest_row);
+        if let Some(r) = &row {
+            self.manifests.insert(repository, lookup, r, generation);
+        }
+        Ok(row)
     }
 
     /// Store a validated manifest (and optionally tag it) atomically.
@@ -314,6 +340,7 @@ impl MetaStore {
             .await?;
         }
         tx.commit().await?;
+        self.manifests.invalidate(repository);
         Ok(())
     }
 
@@ -343,6 +370,7 @@ impl MetaStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.manifests.invalidate(repository);
         Ok(res.rows_affected() > 0)
     }
 
@@ -356,6 +384,7 @@ impl MetaStore {
         .bind(repository)
         .execute(&self.write)
         .await?;
+        self.manifests.invalidate(repository);
         Ok(res.rows_affected() > 0)
     }
 
@@ -591,6 +620,7 @@ impl MetaStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.manifests.invalidate(repository);
         Ok(true)
     }
 }
@@ -670,7 +700,7 @@ fn manifest_row(r: AnyRow) -> ManifestRow {
     ManifestRow {
         digest: r.get(0),
         media_type: r.get(1),
-        content: r.get(2),
+        content: bytes::Bytes::from(r.get::<Vec<u8>, _>(2)),
     }
 }
 

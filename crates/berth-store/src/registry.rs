@@ -147,7 +147,7 @@ impl Registry {
             .meta
             .manifest_by_digest(repo.as_str(), digest)
             .await?
-            .map(|m| BlobRead::Bytes(Bytes::from(m.content))))
+            .map(|m| BlobRead::Bytes(m.content)))
     }
 
     /// Unlink a blob from `repo`. Returns whether it was linked.
@@ -465,7 +465,7 @@ impl Registry {
         Ok(Some(StoredManifest {
             digest,
             media_type: row.media_type,
-            content: Bytes::from(row.content),
+            content: row.content,
         }))
     }
 
