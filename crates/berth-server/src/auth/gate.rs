@@ -11,6 +11,7 @@
 //! * an identity that may not do the action (Bearer or Basic) → 403 `DENIED`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -305,8 +306,8 @@ impl AuthService {
         let claims = match self.live.verified(token) {
             Some(c) => c,
             None => {
-                let c = tokens.verify_access(token).map_err(|f| invalid(&f))?;
-                self.live.remember_verified(token, &c);
+                let c = Arc::new(tokens.verify_access(token).map_err(|f| invalid(&f))?);
+                self.live.remember_verified(token, Arc::clone(&c));
                 c
             }
         };
@@ -315,17 +316,18 @@ impl AuthService {
         if let Err(f) = berth_auth::jwt::check_times(now, claims.nbf, claims.exp, leeway) {
             return Err(invalid(&f));
         }
-        let (principal, policy) = self
+        let live = self
             .live_principal(&claims)
             .await
             .map_err(|f| invalid(&f))?;
+        let (principal, policy) = (&live.0, &live.1);
         let mut missing = Vec::new();
         for (rt, name, action) in needed(required) {
-            let d = authorize_action(&principal, &policy, rt, &name, action);
+            let d = authorize_action(principal, policy, rt, &name, action);
             if let Decision::Denied(reason) = &d {
                 // The identity may not do this (any more): no new token helps.
                 tracing::info!(target: "berth::audit", reason = reason.code(), principal = %principal.reference(), resource = %name, action = action.as_str(), "access denied");
-                note_denial(audit, OP, &principal, &policy, required, reason);
+                note_denial(audit, OP, principal, policy, required, reason);
                 return Err(denied(
                     "requested access to the resource is denied".into(),
                     json!([{ "Type": rt_str(rt), "Name": name, "Action": action.as_str(), "reason": reason.code() }]),
@@ -338,12 +340,12 @@ impl AuthService {
         }
         if missing.is_empty() {
             return Ok(Granted {
-                optional: optional_allowed(&principal, &policy, Some(&claims), &required.optional),
+                optional: optional_allowed(principal, policy, Some(&*claims), &required.optional),
             });
         }
         let scope = scopes_of(required).join(" ");
         let challenge = self.challenge_for(required, ChallengeError::InsufficientScope);
-        audit.principal(&principal);
+        audit.principal(principal);
         audit.explain("granted", json!({ "token_access": claims.access }));
         audit.decided_by(
             "token_scope",
@@ -378,23 +380,20 @@ impl AuthService {
         generation: u64,
     ) -> Result<PolicyContext, berth_store::StoreError> {
         let key = format!("{}#{generation}", principal.reference());
-        if let Some(Ok((cached, policy))) = self.live.principal(&key) {
-            if cached == *principal {
-                return Ok(policy);
+        if let Some(Ok(cached)) = self.live.principal(&key) {
+            if cached.0 == *principal {
+                return Ok(cached.1.clone());
             }
         }
         let policy = load_policy_context(&self.repo, principal).await?;
         self.live
-            .remember_principal(key, Ok((principal.clone(), policy.clone())));
+            .remember_principal(key, Ok(Arc::new((principal.clone(), policy.clone()))));
         Ok(policy)
     }
 
     /// The principal a token names, as it is now (cached for
     /// [`super::live::LIVE_TTL`]).
-    async fn live_principal(
-        &self,
-        claims: &AccessClaims,
-    ) -> Result<(Principal, PolicyContext), AuthFailure> {
+    async fn live_principal(&self, claims: &AccessClaims) -> super::live::LiveEntry {
         let reference = claims.principal.clone().unwrap_or(PrincipalRef::Anonymous);
         let key = format!("{reference}#{}", claims.generation.unwrap_or(0));
         if let Some(entry) = self.live.principal(&key) {
@@ -409,7 +408,7 @@ impl AuthService {
         &self,
         reference: &PrincipalRef,
         generation: Option<u64>,
-    ) -> Result<Result<(Principal, PolicyContext), AuthFailure>, AuthFailure> {
+    ) -> Result<super::live::LiveEntry, AuthFailure> {
         let principal = if *reference == PrincipalRef::Anonymous {
             Ok(Principal::Anonymous)
         } else {
@@ -430,7 +429,7 @@ impl AuthService {
         };
         Ok(match principal {
             Ok(p) => match load_policy_context(&self.repo, &p).await {
-                Ok(ctx) => Ok((p, ctx)),
+                Ok(ctx) => Ok(Arc::new((p, ctx))),
                 Err(e) => {
                     tracing::error!(error = %e, "policy store failure");
                     return Err(AuthFailure::MalformedToken {

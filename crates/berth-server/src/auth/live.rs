@@ -30,13 +30,14 @@ const STRIKE_TTL: u64 = 120;
 /// Bound of each cache; past it the cache is emptied (cheap, rare).
 const CAPACITY: usize = 50_000;
 
-/// A principal as it is now, or why it no longer counts.
-pub type LiveEntry = Result<(Principal, PolicyContext), AuthFailure>;
+/// A principal as it is now, or why it no longer counts. Shared, so a
+/// cache hit costs a reference count, not a copy of the policy.
+pub type LiveEntry = Result<Arc<(Principal, PolicyContext)>, AuthFailure>;
 
 /// The caches.
 pub struct LiveCaches {
     clock: Arc<dyn Clock>,
-    verified: DashMap<String, AccessClaims>,
+    verified: DashMap<String, Arc<AccessClaims>>,
     principals: DashMap<String, (u64, LiveEntry)>,
     strikes: DashMap<(String, String), u64>,
 }
@@ -53,16 +54,16 @@ impl LiveCaches {
     }
 
     /// Claims of a token verified before.
-    pub fn verified(&self, token: &str) -> Option<AccessClaims> {
-        self.verified.get(token).map(|c| c.clone())
+    pub fn verified(&self, token: &str) -> Option<Arc<AccessClaims>> {
+        self.verified.get(token).map(|c| Arc::clone(&c))
     }
 
     /// Remember a verified token.
-    pub fn remember_verified(&self, token: &str, claims: &AccessClaims) {
+    pub fn remember_verified(&self, token: &str, claims: Arc<AccessClaims>) {
         if self.verified.len() >= CAPACITY {
             self.verified.clear();
         }
-        self.verified.insert(token.to_string(), claims.clone());
+        self.verified.insert(token.to_string(), claims);
     }
 
     /// A fresh live entry for `key`.
