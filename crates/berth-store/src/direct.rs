@@ -19,7 +19,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -46,6 +46,15 @@ const POOL_IDLE_MAX: usize = 4;
 
 /// Bytes between two requests to start write-out on the page-cache path.
 const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Whether uploads may use `O_DIRECT` at all (`berth serve --upload-io`).
+static DIRECT_WRITES: AtomicBool = AtomicBool::new(true);
+
+/// Choose between `O_DIRECT` (true, the default) and page-cache writes
+/// (false) for every upload that starts after this call.
+pub fn set_direct_writes(enabled: bool) {
+    DIRECT_WRITES.store(enabled, Ordering::Relaxed);
+}
 
 /// Idle memory for buffers (each `BUF_BYTES + ALIGN` long).
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
@@ -239,7 +248,7 @@ impl Drop for DirectState {
 impl Appender {
     /// Append to `file` starting at byte `start` (its current length).
     pub fn new(file: File, start: u64) -> Appender {
-        let buf = if start.is_multiple_of(ALIGN as u64) {
+        let buf = if start.is_multiple_of(ALIGN as u64) && DIRECT_WRITES.load(Ordering::Relaxed) {
             AlignedBuf::take()
         } else {
             None

@@ -25,6 +25,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// How upload bytes are written to the blob store's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadIo {
+    /// `O_DIRECT` from recycled buffers (page cache untouched; falls back
+    /// per upload where refused).
+    Direct,
+    /// Through the page cache (a pull right after a push reads memory).
+    Buffered,
+}
+
 /// Flags of `berth serve`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ServeArgs {
@@ -83,6 +94,10 @@ pub struct ServeArgs {
     /// standard output with `-`.
     #[arg(long, env = "BERTH_AUDIT_LOG", value_name = "PATH|-")]
     pub audit_log: Option<String>,
+    /// How uploads are written: `direct` (O_DIRECT, the default) or
+    /// `buffered` (through the page cache).
+    #[arg(long, value_enum, env = "BERTH_UPLOAD_IO")]
+    pub upload_io: Option<UploadIo>,
 }
 
 /// The `berth.toml` file (every key optional).
@@ -112,6 +127,8 @@ pub struct FileConfig {
     pub audit_retention_days: Option<u32>,
     /// Audit JSON-lines stream (path or `-`).
     pub audit_log: Option<String>,
+    /// Upload write mode.
+    pub upload_io: Option<UploadIo>,
 }
 
 /// `[tls]` in `berth.toml`.
@@ -169,6 +186,8 @@ pub struct ServeConfig {
     pub audit_retention_days: u32,
     /// Audit JSON-lines stream (path or `-`).
     pub audit_log: Option<String>,
+    /// Upload write mode.
+    pub upload_io: UploadIo,
 }
 
 /// Default audit retention, days.
@@ -262,6 +281,10 @@ impl ServeArgs {
             );
         }
         Ok(ServeConfig {
+            upload_io: self
+                .upload_io
+                .or(file.upload_io)
+                .unwrap_or(UploadIo::Direct),
             audit_retention_days,
             audit_log: self.audit_log.or(file.audit_log).filter(|p| !p.is_empty()),
             login_server,
@@ -313,6 +336,17 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/tmp/y"));
         assert_eq!(c.tls, TlsSetting::SelfSigned("reg.local".into()));
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.upload_io, UploadIo::Direct);
+
+        std::fs::write(&path, "upload_io = \"buffered\"\n").expect("write");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            args.resolve().expect("resolve").upload_io,
+            UploadIo::Buffered
+        );
 
         std::fs::write(&path, "bogus = 1\n").expect("write");
         let args = ServeArgs {

@@ -13,7 +13,7 @@ use berth_server::auth::limiter::LimiterConfig;
 use berth_server::auth::{AuthService, AuthSettings, BOOTSTRAP_USER};
 use berth_store::IdentityRepo;
 
-use crate::config::{ServeArgs, ServeConfig, TlsSetting};
+use crate::config::{ServeArgs, ServeConfig, TlsSetting, UploadIo};
 use crate::logging;
 
 /// How long an orphaned upload file is left alone before it is removed.
@@ -23,6 +23,7 @@ const ORPHAN_UPLOAD_GRACE: Duration = Duration::from_secs(600);
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     logging::init(config.log_format);
+    berth_store::direct::set_direct_writes(config.upload_io == UploadIo::Direct);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
