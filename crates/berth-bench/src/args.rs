@@ -170,6 +170,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub server_pid: Option<u32>,
 
+    /// Before each timed blob pull, write dirty pages back and drop the
+    /// kernel's page cache (Linux, needs root), so every registry serves
+    /// the pull from its disk rather than from whatever its push left in
+    /// memory.
+    #[arg(long)]
+    pub drop_caches: bool,
+
     /// Accept invalid (e.g. self-signed) TLS certificates.
     #[arg(long)]
     pub insecure: bool,

@@ -114,6 +114,18 @@ impl ServerMonitor {
     }
 }
 
+/// `sync`, then drop the page cache, dentries and inodes
+/// (`/proc/sys/vm/drop_caches`); fails without the privilege to do so.
+pub fn drop_page_cache() -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let status = std::process::Command::new("sync")
+        .status()
+        .context("running sync")?;
+    anyhow::ensure!(status.success(), "sync failed: {status}");
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n")
+        .context("writing /proc/sys/vm/drop_caches (--drop-caches needs root on Linux)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,6 +195,9 @@ async fn pull_single(ctx: &Ctx, label: &str, ranged: bool) -> anyhow::Result<Out
         anyhow::bail!("no blob to pull");
     };
     let range = ranged.then_some(ctx.args.chunk_size);
+    if ctx.args.drop_caches {
+        crate::sysmon::drop_page_cache()?;
+    }
     let pb = ctx.progress.bytes(label, spec.size);
     let pull = ctx
         .registry
@@ -233,6 +236,9 @@ pub(super) async fn pull_parallel(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let repo = ctx.repo("blobs");
     let blobs = blobs_to_pull(ctx, label, PARALLEL).await?;
     let total: u64 = blobs.iter().map(|(s, _)| s.size).sum();
+    if ctx.args.drop_caches {
+        crate::sysmon::drop_page_cache()?;
+    }
     let pb = ctx.progress.bytes(label, total);
     let pulls = blobs.iter().map(|(spec, digest)| {
         let (registry, repo, pb, digest, spec) = (
