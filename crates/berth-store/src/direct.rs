@@ -194,15 +194,13 @@ impl Lane {
         })
     }
 
-    /// Stop the thread, report its first error, pool the buffers it holds.
+    /// Stop the thread and report its first error (the buffers it held go
+    /// back to the pool as they drop).
     fn close(self) -> io::Result<()> {
         drop(self.full);
-        let result = self
-            .thread
+        self.thread
             .join()
-            .unwrap_or_else(|_| Err(io::Error::other("upload write thread panicked")));
-        drop(self.free);
-        result
+            .unwrap_or_else(|_| Err(io::Error::other("upload write thread panicked")))
     }
 }
 
@@ -241,7 +239,6 @@ impl Drop for DirectState {
         if let Some(lane) = self.lane.take() {
             let _ = lane.close();
         }
-        self.buf = None;
     }
 }
 
@@ -282,20 +279,20 @@ impl Appender {
         let Some(buf) = self.io.buf.take() else {
             return Ok(());
         };
-        if self.io.lane.is_none() {
-            if !set_direct(&self.file, true) {
-                return self.write_cached(buf.filled());
-            }
-            match Lane::start(&self.file) {
-                Ok(lane) => self.io.lane = Some(lane),
-                Err(e) => {
-                    set_direct(&self.file, false);
-                    return Err(e);
+        let lane = match &mut self.io.lane {
+            Some(lane) => lane,
+            None => {
+                if !set_direct(&self.file, true) {
+                    return self.write_cached(buf.filled());
+                }
+                match Lane::start(&self.file) {
+                    Ok(lane) => self.io.lane.insert(lane),
+                    Err(e) => {
+                        set_direct(&self.file, false);
+                        return Err(e);
+                    }
                 }
             }
-        }
-        let Some(lane) = self.io.lane.as_mut() else {
-            return Ok(());
         };
         let offset = self.offset;
         self.offset += buf.len as u64;
@@ -307,12 +304,9 @@ impl Appender {
         if lane.full.send((buf, offset)).is_err() {
             return Err(self.fail_lane());
         }
-        let next = match next {
-            Some(b) => b,
-            None => match self.io.lane.as_ref().map(|l| l.free.recv()) {
-                Some(Ok(b)) => b,
-                _ => return Err(self.fail_lane()),
-            },
+        let next = match next.map_or_else(|| lane.free.recv(), Ok) {
+            Ok(b) => b,
+            Err(_) => return Err(self.fail_lane()),
         };
         self.io.buf = Some(next);
         Ok(())
@@ -338,43 +332,33 @@ impl Appender {
         Ok(())
     }
 
-    /// Write what is still buffered, wait for the write thread, and return
-    /// the file positioned at its new end (direct mode switched off).
-    pub fn finish(mut self) -> io::Result<File> {
+    /// Write what is still buffered and wait for the write thread (direct
+    /// mode is switched off again). Returns the offset after the last byte.
+    pub fn finish(mut self) -> io::Result<u64> {
         let buf = self.io.buf.take();
-        let mut tail: &[u8] = &[];
-        let mut pending = None;
-        if let Some(b) = buf.as_ref() {
-            if self.io.lane.is_some() {
-                let aligned = b.len / ALIGN * ALIGN;
-                let (head, rest) = b.filled().split_at(aligned);
-                if !head.is_empty() {
-                    write_direct(&self.file, head, self.offset)?;
-                    self.offset += head.len() as u64;
-                }
-                tail = rest;
-            } else {
-                tail = b.filled();
-            }
-        }
+        let mut tail = buf.as_ref().map_or(&[][..], AlignedBuf::filled);
         if let Some(lane) = self.io.lane.take() {
-            pending = Some(lane.close());
+            // The aligned part of the last buffer can still go direct.
+            let (head, rest) = tail.split_at(tail.len() / ALIGN * ALIGN);
+            let head_written = if head.is_empty() {
+                Ok(())
+            } else {
+                write_direct(&self.file, head, self.offset)
+            };
+            let closed = lane.close();
             set_direct(&self.file, false);
-        }
-        if let Some(r) = pending {
-            r?;
+            head_written?;
+            closed?;
+            self.offset += head.len() as u64;
+            tail = rest;
         }
         if !tail.is_empty() {
-            let t = tail.to_vec();
-            self.write_cached(&t)?;
+            self.write_cached(tail)?;
         }
-        drop(buf);
         if self.since_writeback > 0 {
             start_writeback(&self.file);
         }
-        let mut file = self.file;
-        io::Seek::seek(&mut file, io::SeekFrom::Start(self.offset))?;
-        Ok(file)
+        Ok(self.offset)
     }
 }
 
@@ -405,11 +389,8 @@ mod tests {
             a.push(&p).expect("push");
             expect.extend_from_slice(&p);
         }
-        let mut f = a.finish().expect("finish");
-        assert_eq!(
-            io::Seek::stream_position(&mut f).expect("pos"),
-            expect.len() as u64
-        );
+        let end = a.finish().expect("finish");
+        assert_eq!(end, expect.len() as u64);
         let mut got = Vec::new();
         std::fs::File::open(&path)
             .expect("reopen")

@@ -221,25 +221,14 @@ impl MetaStore {
         digest: &Digest,
     ) -> Result<Option<ManifestRow>, StoreError> {
         let digest = digest.to_string();
-        let lookup = Lookup::Digest(&digest);
-        if let Some(row) = self.manifests.get(repository, lookup) {
-            return Ok(Some(row));
-        }
-        let generation = self.manifests.generation();
-        let row = sqlx::query(
+        self.manifest_lookup(
+            repository,
+            Lookup::Digest(&digest),
             "SELECT m.digest, m.media_type, m.content FROM manifests m \
              JOIN repositories r ON r.id = m.repository_id \
              WHERE r.name = $1 AND m.digest = $2",
         )
-        .bind(repository)
-        .bind(&digest)
-        .fetch_optional(&self.read)
-        .await?
-        .map(manifest_row);
-        if let Some(r) = &row {
-            self.manifests.insert(repository, lookup, r, generation);
-        }
-        Ok(row)
+        .await
     }
 
     /// A manifest by tag.
@@ -248,22 +237,36 @@ impl MetaStore {
         repository: &str,
         tag: &str,
     ) -> Result<Option<ManifestRow>, StoreError> {
-        let lookup = Lookup::Tag(tag);
-        if let Some(row) = self.manifests.get(repository, lookup) {
-            return Ok(Some(row));
-        }
-        let generation = self.manifests.generation();
-        let row = sqlx::query(
+        self.manifest_lookup(
+            repository,
+            Lookup::Tag(tag),
             "SELECT m.digest, m.media_type, m.content FROM tags t \
              JOIN repositories r ON r.id = t.repository_id \
              JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.digest \
              WHERE r.name = $1 AND t.name = $2",
         )
-        .bind(repository)
-        .bind(tag)
-        .fetch_optional(&self.read)
-        .await?
-        .map(manifest_row);
+        .await
+    }
+
+    /// A manifest from the cache, or from `sql` (bound to the repository and
+    /// the tag or digest) and then cached.
+    async fn manifest_lookup(
+        &self,
+        repository: &str,
+        lookup: Lookup<'_>,
+        sql: &str,
+    ) -> Result<Option<ManifestRow>, StoreError> {
+        if let Some(row) = self.manifests.get(repository, lookup) {
+            return Ok(Some(row));
+        }
+        let generation = self.manifests.generation();
+        let (Lookup::Tag(key) | Lookup::Digest(key)) = lookup;
+        let row = sqlx::query(sql)
+            .bind(repository)
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await?
+            .map(manifest_row);
         if let Some(r) = &row {
             self.manifests.insert(repository, lookup, r, generation);
         }

@@ -187,8 +187,8 @@ impl Registry {
         let path = self.blobs.upload_path(&id);
         let file = std::fs::File::create(&path)?;
         let mut hasher = digest.algorithm().hasher();
-        let result = write_hashed(file, &mut hasher, body).await;
-        let (_, written) = match result {
+        let result = write_hashed(file, 0, &mut hasher, body).await;
+        let written = match result {
             Ok(v) => v,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&path).await;
@@ -312,9 +312,7 @@ impl Registry {
         };
         // Drop any unacknowledged tail left by an interrupted request.
         file.set_len(size)?;
-        let mut file = file;
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(size))?;
-        let (_, written) = write_hashed(file, &mut hasher, body).await?;
+        let written = write_hashed(file, size, &mut hasher, body).await?;
         if let Some((start, end)) = range {
             if written != end - start + 1 {
                 return Err(oci(

@@ -13,7 +13,6 @@
 //! from another thread; by the time a batch was written its bytes had left
 //! the cache, and the copy into the page cache cost more CPU than SHA-256.)
 
-use std::io::Seek;
 use std::pin::Pin;
 
 use berth_core::DigestHasher;
@@ -30,32 +29,28 @@ pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> +
 /// chunks of at most ~400 KiB, so at most ~1.6 MiB per upload).
 const QUEUE_CHUNKS: usize = 4;
 
-/// Append everything `body` yields to `file` (from its current position,
-/// which must be its length), feeding `hasher` on the way. Returns the file
-/// and the number of bytes written. On a body error the hasher and the
-/// file's tail are no longer meaningful; the caller discards both (the
-/// acknowledged size is kept in the metadata store).
+/// Append everything `body` yields to `file` from byte `start` (its
+/// length), feeding `hasher` on the way. Returns the number of bytes
+/// written. On a body error the hasher and the file's tail are no longer
+/// meaningful; the caller discards both (the acknowledged size is kept in
+/// the metadata store).
 pub async fn write_hashed(
-    mut file: std::fs::File,
+    file: std::fs::File,
+    start: u64,
     hasher: &mut DigestHasher,
     mut body: ByteStream,
-) -> Result<(std::fs::File, u64), StoreError> {
-    let start = file.stream_position()?;
+) -> Result<u64, StoreError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(QUEUE_CHUNKS);
     let fresh = hasher.algorithm().hasher();
     let mut h = std::mem::replace(hasher, fresh);
-    let writer = tokio::task::spawn_blocking(
-        move || -> std::io::Result<(std::fs::File, DigestHasher, u64)> {
-            let mut out = Appender::new(file, start);
-            let mut total = 0u64;
-            while let Some(chunk) = rx.blocking_recv() {
-                h.update(&chunk);
-                out.push(&chunk)?;
-                total += chunk.len() as u64;
-            }
-            Ok((out.finish()?, h, total))
-        },
-    );
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<(DigestHasher, u64)> {
+        let mut out = Appender::new(file, start);
+        while let Some(chunk) = rx.blocking_recv() {
+            h.update(&chunk);
+            out.push(&chunk)?;
+        }
+        Ok((h, out.finish()? - start))
+    });
 
     while let Some(next) = body.next().await {
         match next {
@@ -73,11 +68,11 @@ pub async fn write_hashed(
         }
     }
     drop(tx);
-    let (f, h, total) = writer
+    let (h, written) = writer
         .await
         .map_err(|e| anyhow::anyhow!("blob writer task failed: {e}"))??;
     *hasher = h;
-    Ok((f, total))
+    Ok(written)
 }
 
 /// Hash the first `len` bytes of the file at `path` (used to rebuild the hash

@@ -561,6 +561,25 @@ impl<'a> Api<'a> {
             .to_string()
     }
 
+    /// A service principal whose secret lives one day, holding
+    /// `role` registry-wide; returns its app id and secret.
+    async fn service_principal(&self, name: &str, role: &str) -> (String, String) {
+        let sp = self
+            .post(
+                "/service-principals",
+                json!({"name": name, "expirationInDays": 1}),
+            )
+            .await;
+        let app_id = sp["appId"].as_str().expect("appId").to_string();
+        let secret = sp["secret"].as_str().expect("secret").to_string();
+        self.post(
+            "/role-assignments",
+            json!({"assignee": app_id, "role": role}),
+        )
+        .await;
+        (app_id, secret)
+    }
+
     /// A directory user with a password, optionally with a registry-wide role.
     async fn user(&self, name: &str, password: &str, role: Option<&str>) {
         self.post("/users", json!({"name": name, "password": password}))
@@ -743,19 +762,7 @@ async fn unknown_user_and_wrong_password_read_the_same() {
 async fn service_principal_login_and_wrong_secret() {
     let server = TestServer::start().await;
     let api = Api::new(&server).await;
-    let sp = api
-        .post(
-            "/service-principals",
-            json!({"name": "ci-robot", "expirationInDays": 1}),
-        )
-        .await;
-    let app_id = sp["appId"].as_str().expect("appId").to_string();
-    let secret = sp["secret"].as_str().expect("secret").to_string();
-    api.post(
-        "/role-assignments",
-        json!({"assignee": app_id, "role": "AcrPull"}),
-    )
-    .await;
+    let (app_id, secret) = api.service_principal("ci-robot", "AcrPull").await;
     // Reader lets it see its own secrets' expiry through the management API.
     api.post(
         "/role-assignments",
@@ -1526,19 +1533,7 @@ async fn expired_service_principal_secret() {
     let clock = Clock::new();
     let server = clock.server().await;
     let api = Api::new(&server).await;
-    let sp = api
-        .post(
-            "/service-principals",
-            json!({"name": "nightly-robot", "expirationInDays": 1}),
-        )
-        .await;
-    let app_id = sp["appId"].as_str().expect("appId").to_string();
-    let secret = sp["secret"].as_str().expect("secret").to_string();
-    api.post(
-        "/role-assignments",
-        json!({"assignee": app_id, "role": "AcrPull"}),
-    )
-    .await;
+    let (app_id, secret) = api.service_principal("nightly-robot", "AcrPull").await;
     let dir = empty_config_dir();
     let args = [
         server.host(),
