@@ -37,18 +37,31 @@ pub enum Lookup<'a> {
     Digest(&'a str),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Tag(String),
-    Digest(String),
+/// One repository's entries, by tag and by digest (two maps, so a lookup
+/// borrows the request's `&str` instead of allocating a key).
+#[derive(Default)]
+struct RepoEntries {
+    tags: HashMap<String, Entry>,
+    digests: HashMap<String, Entry>,
 }
 
-impl From<Lookup<'_>> for Key {
-    fn from(l: Lookup<'_>) -> Key {
-        match l {
-            Lookup::Tag(t) => Key::Tag(t.to_string()),
-            Lookup::Digest(d) => Key::Digest(d.to_string()),
+impl RepoEntries {
+    fn map_mut(&mut self, lookup: Lookup<'_>) -> &mut HashMap<String, Entry> {
+        match lookup {
+            Lookup::Tag(_) => &mut self.tags,
+            Lookup::Digest(_) => &mut self.digests,
         }
+    }
+
+    fn get(&self, lookup: Lookup<'_>) -> Option<&Entry> {
+        match lookup {
+            Lookup::Tag(t) => self.tags.get(t),
+            Lookup::Digest(d) => self.digests.get(d),
+        }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.tags.values().chain(self.digests.values())
     }
 }
 
@@ -62,7 +75,7 @@ struct Inner {
     /// Bumped by every invalidation; an insert computed before the latest
     /// invalidation is dropped.
     generation: u64,
-    repos: HashMap<String, HashMap<Key, Entry>>,
+    repos: HashMap<String, RepoEntries>,
     entries: usize,
     bytes: usize,
 }
@@ -92,8 +105,7 @@ impl ManifestCache {
     /// The cached row, if it is younger than [`TTL`].
     pub fn get(&self, repository: &str, lookup: Lookup<'_>) -> Option<ManifestRow> {
         let g = self.lock();
-        let key = Key::from(lookup);
-        let e = g.repos.get(repository)?.get(&key)?;
+        let e = g.repos.get(repository)?.get(lookup)?;
         (e.at.elapsed() < TTL).then(|| e.row.clone())
     }
 
@@ -123,11 +135,12 @@ impl ManifestCache {
             row: row.clone(),
             at: Instant::now(),
         };
-        let old = g
-            .repos
-            .entry(repository.to_string())
-            .or_default()
-            .insert(Key::from(lookup), entry);
+        let repo = match g.repos.get_mut(repository) {
+            Some(r) => r,
+            None => g.repos.entry(repository.to_string()).or_default(),
+        };
+        let (Lookup::Tag(key) | Lookup::Digest(key)) = lookup;
+        let old = repo.map_mut(lookup).insert(key.to_string(), entry);
         match old {
             Some(o) => {
                 g.bytes = g.bytes + size - entry_size(&o.row);
@@ -145,8 +158,8 @@ impl ManifestCache {
         let mut g = self.lock();
         g.generation = g.generation.wrapping_add(1);
         if let Some(m) = g.repos.remove(repository) {
-            g.entries -= m.len();
-            g.bytes -= m.values().map(|e| entry_size(&e.row)).sum::<usize>();
+            g.entries -= m.entries().count();
+            g.bytes -= m.entries().map(|e| entry_size(&e.row)).sum::<usize>();
         }
     }
 }
