@@ -518,9 +518,16 @@ impl Registry {
         match stored {
             Ok(()) => {
                 if !optional.is_empty() {
-                    self.meta
+                    // Only for a later 404's message: the manifest is stored
+                    // and acknowledged even if this bookkeeping fails.
+                    if let Err(e) = self
+                        .meta
                         .record_absent_references(repo.as_str(), &digest, &optional)
-                        .await?;
+                        .await
+                    {
+                        tracing::warn!(error = %e, repository = %repo, manifest = %digest,
+                            "recording the absent references of a sparse manifest failed");
+                    }
                 }
                 Ok(PutManifestOutcome {
                     digest,
