@@ -78,6 +78,6 @@ async fn podman_login_push_pull_logout() {
         )
         .fails(
             "podman login, wrong password",
-            &["invalid username or password"],
+            &["invalid username/password"],
         );
 }

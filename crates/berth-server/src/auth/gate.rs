@@ -30,7 +30,9 @@ use super::challenge::{
 };
 use super::network::client_ip;
 use super::AuthService;
-use crate::access::{AccessGate, Granted, RepoAccess, RepoAction, RequestContext, RequiredAccess};
+use crate::access::{
+    AccessGate, Granted, PullCheck, RepoAccess, RepoAction, RequestContext, RequiredAccess,
+};
 use crate::audit::RequestAudit;
 
 /// Credentials found in the `Authorization` header.
@@ -223,6 +225,7 @@ impl AuthService {
                 .all(|r| r.actions.iter().all(|a| *a == RepoAction::Pull));
         Ok((anonymous_pull && only_pull).then(|| Granted {
             optional: required.optional.is_empty(),
+            pull_check: None,
         }))
     }
 
@@ -272,8 +275,17 @@ impl AuthService {
         audit.principal(&authenticated.principal);
         audit.login(OP, "ok");
         self.decide(&authenticated.principal, &policy, required, audit, OP)?;
+        let optional =
+            optional_allowed(&authenticated.principal, &policy, None, &required.optional);
+        let pull_check = required.pull_check.then(|| {
+            Arc::new(PolicyPullCheck {
+                live: Arc::new((authenticated.principal.clone(), policy)),
+                claims: None,
+            }) as Arc<dyn PullCheck>
+        });
         Ok(Granted {
-            optional: optional_allowed(&authenticated.principal, &policy, None, &required.optional),
+            optional,
+            pull_check,
         })
     }
 
@@ -356,6 +368,12 @@ impl AuthService {
         if missing.is_empty() {
             return Ok(Granted {
                 optional: optional_allowed(principal, policy, Some(&*claims), &required.optional),
+                pull_check: required.pull_check.then(|| {
+                    Arc::new(PolicyPullCheck {
+                        live: Arc::clone(&live),
+                        claims: Some(Arc::clone(&claims)),
+                    }) as Arc<dyn PullCheck>
+                }),
             });
         }
         let scope = scopes_of(required).join(" ");
@@ -508,13 +526,29 @@ fn optional_allowed(
 ) -> bool {
     let required = RequiredAccess {
         repositories: optional.to_vec(),
-        catalog: false,
-        optional: Vec::new(),
+        ..RequiredAccess::default()
     };
     needed(&required).into_iter().all(|(rt, name, action)| {
         claims.is_none_or(|c| c.allows(rt, &name, action))
             && authorize_action(principal, policy, rt, &name, action).is_allowed()
     })
+}
+
+/// A [`PullCheck`] deciding with the principal and policy the request was
+/// decided with, and, for a bearer token, within the token's access.
+struct PolicyPullCheck {
+    live: Arc<(Principal, PolicyContext)>,
+    claims: Option<Arc<AccessClaims>>,
+}
+
+impl PullCheck for PolicyPullCheck {
+    fn may_pull(&self, repository: &str) -> bool {
+        let (rt, action) = (ResourceType::Repository, Action::Pull);
+        self.claims
+            .as_ref()
+            .is_none_or(|c| c.allows(rt, repository, action))
+            && authorize_action(&self.live.0, &self.live.1, rt, repository, action).is_allowed()
+    }
 }
 
 /// What a request asked for, for the explain record.
