@@ -272,20 +272,10 @@ impl Keys {
     }
 }
 
-/// An IPv4 address as is; an IPv6 address by its /64 (one host usually
-/// holds a whole /64, so single addresses would be free to rotate).
+/// The address a client is counted under ([`crate::conn::address_bucket`]:
+/// IPv6 by its /64, like the connection limits).
 fn address_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-                format!("{net}/64")
-            }
-        },
-    }
+    crate::conn::address_bucket(ip).to_string()
 }
 
 fn now_ms() -> i64 {
