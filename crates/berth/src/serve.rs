@@ -80,6 +80,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ServeOptions {
                 listen: config.listen,
                 tls: tls_files,
+                limits: config.connections.clone(),
             },
             berth_server::app(state, auth),
             shutdown_signal(),
