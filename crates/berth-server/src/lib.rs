@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod body_limit;
 pub mod conn;
 pub mod error;
 pub mod metrics;
@@ -59,10 +60,12 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
         router = router.merge(auth::token_api::routes(auth.clone()));
         router = router.merge(api::routes(auth, registry));
     }
-    router.layer(axum::middleware::from_fn_with_state(
-        layer_state,
-        audit::layer::audit_layer,
-    ))
+    router
+        .layer(axum::middleware::from_fn(body_limit::body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            layer_state,
+            audit::layer::audit_layer,
+        ))
 }
 
 /// Where and how to serve.
