@@ -35,6 +35,8 @@ pub struct AppState {
     pub gate: Arc<dyn AccessGate>,
     /// Where audit events go (`None`: not recorded).
     pub audit: Option<audit::Recorder>,
+    /// Which references a pushed manifest needs in its repository.
+    pub manifest_validation: Arc<berth_store::ManifestValidation>,
 }
 
 /// Build the application router. With `auth`, the token service's routes

@@ -98,6 +98,21 @@ pub struct ServeArgs {
     /// `buffered` (through the page cache).
     #[arg(long, value_enum, env = "BERTH_UPLOAD_IO")]
     pub upload_io: Option<UploadIo>,
+    /// Accept sparse manifests: image manifests whose layers, and indexes
+    /// whose child manifests, were not pushed (mirroring part of a
+    /// multi-arch image under its original digest). Off: every reference
+    /// must be in the repository.
+    #[arg(long, env = "BERTH_SPARSE_MANIFESTS")]
+    pub sparse_manifests: bool,
+    /// With --sparse-manifests: platforms (os/arch[/variant], comma-separated)
+    /// whose index children must still be present, e.g. linux/amd64,linux/arm64.
+    #[arg(
+        long,
+        env = "BERTH_INDEX_PLATFORMS",
+        value_delimiter = ',',
+        value_name = "OS/ARCH[/VARIANT]"
+    )]
+    pub index_platforms: Vec<String>,
     /// Connection limits and timeouts.
     #[command(flatten)]
     pub connections: ConnArgs,
@@ -165,6 +180,10 @@ pub struct FileConfig {
     pub audit_log: Option<String>,
     /// Upload write mode.
     pub upload_io: Option<UploadIo>,
+    /// Accept sparse manifests.
+    pub sparse_manifests: Option<bool>,
+    /// Platforms whose index children must be present (with sparse manifests).
+    pub index_platforms: Option<Vec<String>>,
     /// Header-read timeout (a duration string).
     pub header_read_timeout: Option<String>,
     /// Idle timeout (a duration string).
@@ -232,6 +251,8 @@ pub struct ServeConfig {
     pub audit_log: Option<String>,
     /// Upload write mode.
     pub upload_io: UploadIo,
+    /// Which references a pushed manifest needs in its repository.
+    pub manifest_validation: berth_store::ManifestValidation,
     /// Connection limits and timeouts.
     pub connections: berth_server::conn::ConnLimits,
 }
@@ -327,8 +348,18 @@ impl ServeArgs {
                 "audit retention must be 1 to {MAX_AUDIT_RETENTION_DAYS} days, got {audit_retention_days}"
             );
         }
+        let platforms = if self.index_platforms.is_empty() {
+            file.index_platforms.unwrap_or_default()
+        } else {
+            self.index_platforms
+        };
+        let manifest_validation = manifest_validation(
+            self.sparse_manifests || file.sparse_manifests.unwrap_or(false),
+            &platforms,
+        )?;
         connections.exempt = trusted_proxies.clone();
         Ok(ServeConfig {
+            manifest_validation,
             connections,
             upload_io: self
                 .upload_io
@@ -354,6 +385,32 @@ impl ServeArgs {
             config_file,
         })
     }
+}
+
+/// The manifest validation setting from `--sparse-manifests` and
+/// `--index-platforms` (which only means something with sparse manifests).
+fn manifest_validation(
+    sparse: bool,
+    platforms: &[String],
+) -> anyhow::Result<berth_store::ManifestValidation> {
+    let index_platforms = platforms
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            p.parse::<berth_core::Platform>()
+                .map_err(anyhow::Error::msg)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !sparse && !index_platforms.is_empty() {
+        anyhow::bail!(
+            "--index-platforms (index_platforms) only applies with --sparse-manifests \
+             (sparse_manifests = true): without it every child of an index must be present"
+        );
+    }
+    Ok(berth_store::ManifestValidation {
+        sparse,
+        index_platforms,
+    })
 }
 
 impl ConnArgs {
@@ -445,6 +502,50 @@ mod tests {
             ..Default::default()
         };
         assert!(args.resolve().is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn manifest_validation_is_strict_by_default_and_checked() {
+        let c = ServeArgs::default().resolve().expect("defaults");
+        assert_eq!(
+            c.manifest_validation,
+            berth_store::ManifestValidation::default()
+        );
+        let args = ServeArgs {
+            sparse_manifests: true,
+            index_platforms: vec!["linux/amd64".into(), "linux/arm/v7".into()],
+            ..Default::default()
+        };
+        let v = args.resolve().expect("resolve").manifest_validation;
+        assert!(v.sparse);
+        assert_eq!(v.index_platforms.len(), 2);
+        assert_eq!(v.index_platforms[1].variant.as_deref(), Some("v7"));
+        let args = ServeArgs {
+            index_platforms: vec!["linux/amd64".into()],
+            ..Default::default()
+        };
+        assert!(args.resolve().is_err(), "platforms without sparse");
+        let args = ServeArgs {
+            sparse_manifests: true,
+            index_platforms: vec!["amd64".into()],
+            ..Default::default()
+        };
+        assert!(args.resolve().is_err(), "malformed platform");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.toml");
+        std::fs::write(
+            &path,
+            "sparse_manifests = true\nindex_platforms = [\"linux/arm64\"]\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let v = args.resolve().expect("resolve").manifest_validation;
+        assert!(v.sparse);
+        assert_eq!(v.index_platforms[0].to_string(), "linux/arm64");
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             registry: registry.clone(),
             gate,
             audit: Some(recorder),
+            manifest_validation: Arc::new(config.manifest_validation.clone()),
         };
         tracing::info!(
             listen = %format!("{scheme}://{}", config.listen),
@@ -72,6 +73,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             config_file = ?config.config_file,
             login_server = %config.login_server,
             auth = !config.auth_disabled,
+            sparse_manifests = config.manifest_validation.sparse,
             version = env!("CARGO_PKG_VERSION"),
             "berth is starting"
         );

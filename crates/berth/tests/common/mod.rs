@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod clock;
+pub mod docker;
 pub mod login;
 pub mod skopeo;
 
