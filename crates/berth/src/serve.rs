@@ -34,6 +34,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
         );
+        berth_server::storage::watch(&config.data_dir);
         let tls_files = match &config.tls {
             TlsSetting::Off => None,
             TlsSetting::Files { cert, key } => Some(tls::TlsFiles {

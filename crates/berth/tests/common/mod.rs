@@ -95,6 +95,29 @@ impl TestServer {
         server
     }
 
+    /// Start `berth serve` with its data in `dir` (e.g. a small tmpfs),
+    /// which the caller owns and removes.
+    pub async fn start_in(dir: &Path, args: &[&str]) -> TestServer {
+        let mut server = TestServer {
+            child: None,
+            port: 0,
+            data_dir: tempfile::Builder::new()
+                .prefix("berth-unused-")
+                .tempdir()
+                .expect("create data dir"),
+            log_dir: tempfile::Builder::new()
+                .prefix("berth-log-")
+                .tempdir()
+                .expect("create log dir"),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: Vec::new(),
+            starts: 0,
+            shared_data: Some(dir.to_path_buf()),
+        };
+        server.spawn_and_wait().await;
+        server
+    }
+
     /// Start a second `berth serve` on `other`'s data directory (one
     /// metadata database, two processes: replicas), with `other`'s flags.
     pub async fn start_replica_of(other: &TestServer) -> TestServer {
