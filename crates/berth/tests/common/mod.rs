@@ -15,6 +15,7 @@
 
 pub mod clock;
 pub mod login;
+pub mod object_servers;
 pub mod skopeo;
 
 use std::fs::File;
@@ -51,6 +52,23 @@ pub struct TestServer {
     extra_args: Vec<String>,
     extra_env: Vec<(String, String)>,
     starts: u32,
+    /// Another server's data directory this one shares (a replica).
+    shared_data_dir: Option<PathBuf>,
+}
+
+/// Environment variable that puts every [`TestServer`] on a blob store:
+/// a `--blob-store` URL (`s3://bucket?endpoint=http://127.0.0.1:PORT`,
+/// `azure://container`) to which each server adds a private key prefix.
+/// The store's credentials come from the usual `AWS_*` / `AZURE_STORAGE_*`
+/// variables of the test process. See docs/deployment.md.
+pub const TEST_BLOB_STORE_ENV: &str = "BERTH_TEST_BLOB_STORE";
+
+/// `url` with a random key prefix appended to its path.
+fn with_private_prefix(url: &str) -> String {
+    let mut u = Url::parse(url).unwrap_or_else(|e| panic!("{TEST_BLOB_STORE_ENV}={url}: {e}"));
+    let path = format!("{}/t-{}", u.path().trim_end_matches('/'), random_suffix());
+    u.set_path(&path);
+    u.to_string()
 }
 
 impl TestServer {
@@ -86,9 +104,50 @@ impl TestServer {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             starts: 0,
+            shared_data_dir: None,
         };
+        let has_store = args.iter().any(|a| a.starts_with("--blob-store"));
+        if let Some(url) = std::env::var(TEST_BLOB_STORE_ENV)
+            .ok()
+            .filter(|u| !u.is_empty() && !has_store)
+        {
+            server.extra_args.push("--blob-store".into());
+            server.extra_args.push(with_private_prefix(&url));
+        }
         server.spawn_and_wait().await;
         server
+    }
+
+    /// Start `berth serve` on the blob store `url` (environment `env`
+    /// carries its credentials) with extra arguments.
+    pub async fn start_on_blob_store(url: &str, env: &[(&str, &str)], args: &[&str]) -> TestServer {
+        let mut all = vec!["--blob-store", url];
+        all.extend_from_slice(args);
+        Self::start_with_env(&all, env).await
+    }
+
+    /// A second `berth serve` sharing this one's data directory (SQLite
+    /// database) and flags, so both serve the same registry — two replicas
+    /// on one machine.
+    pub async fn start_replica(&self) -> TestServer {
+        let mut replica = TestServer {
+            child: None,
+            port: 0,
+            data_dir: tempfile::Builder::new()
+                .prefix("berth-data-unused-")
+                .tempdir()
+                .expect("create data dir"),
+            log_dir: tempfile::Builder::new()
+                .prefix("berth-log-")
+                .tempdir()
+                .expect("create log dir"),
+            extra_args: self.extra_args.clone(),
+            extra_env: self.extra_env.clone(),
+            starts: 0,
+            shared_data_dir: Some(self.data_dir().to_path_buf()),
+        };
+        replica.spawn_and_wait().await;
+        replica
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash). The port may change
@@ -104,7 +163,9 @@ impl TestServer {
 
     /// The data directory the server was started with.
     pub fn data_dir(&self) -> &Path {
-        self.data_dir.path()
+        self.shared_data_dir
+            .as_deref()
+            .unwrap_or_else(|| self.data_dir.path())
     }
 
     /// An HTTP client that is allowed to use the registry (the one place
@@ -265,7 +326,7 @@ impl TestServer {
                 .arg("--listen")
                 .arg(&listen)
                 .arg("--data-dir")
-                .arg(self.data_dir.path())
+                .arg(self.data_dir())
                 .args(&self.extra_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
