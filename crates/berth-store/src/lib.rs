@@ -10,6 +10,9 @@
 //! * [`registry::Registry`]: the operations the HTTP layer calls, combining
 //!   the two so that every commit is atomic and every blob read is scoped to
 //!   a repository.
+//! * [`validation::ManifestValidation`]: which references a pushed manifest
+//!   needs in its repository (strict, or sparse for partial mirrors), with
+//!   [`sparse`] remembering what a sparse manifest was accepted without.
 //! * [`audit::AuditStore`]: login and repository audit events and the
 //!   explain records of refusals, with retention pruning.
 //! * [`identity::IdentityRepo`]: identities, credentials, scope maps, role
@@ -24,10 +27,13 @@ pub mod error;
 pub mod identity;
 pub mod manifest_cache;
 pub mod meta;
+pub mod mount;
 pub mod object;
 pub mod registry;
 pub mod resume_hash;
+pub mod sparse;
 pub mod stream;
+pub mod validation;
 
 pub use backend::BlobBackend;
 pub use error::StoreError;
@@ -37,6 +43,7 @@ pub use registry::{
     BlobRead, PutManifestOutcome, Registry, RegistryOptions, StoredManifest, UploadStatus,
 };
 pub use stream::ByteStream;
+pub use validation::ManifestValidation;
 
 /// Milliseconds since the unix epoch.
 pub fn now_ms() -> i64 {

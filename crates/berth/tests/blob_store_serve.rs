@@ -181,7 +181,7 @@ async fn chunked_upload_across_replicas(kind: Kind) {
     let Some((_store, a)) = serve_on(kind, &[]).await else {
         return;
     };
-    let b = a.start_replica().await;
+    let b = TestServer::start_replica_of(&a).await;
     let (ra, rb) = (a.registry(), b.registry());
     let repo = "objects/replicas";
     let data = random_bytes(9 * 1024 * 1024 + 2 * 1024 * 1024 + 1024 * 1024 + 77);

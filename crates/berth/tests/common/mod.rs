@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod clock;
+pub mod docker;
 pub mod login;
 pub mod object_servers;
 pub mod skopeo;
@@ -53,7 +54,7 @@ pub struct TestServer {
     extra_env: Vec<(String, String)>,
     starts: u32,
     /// Another server's data directory this one shares (a replica).
-    shared_data_dir: Option<PathBuf>,
+    shared_data: Option<PathBuf>,
 }
 
 /// Environment variable that puts every [`TestServer`] on a blob store:
@@ -104,7 +105,7 @@ impl TestServer {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             starts: 0,
-            shared_data_dir: None,
+            shared_data: None,
         };
         let has_store = args.iter().any(|a| a.starts_with("--blob-store"));
         if let Some(url) = std::env::var(TEST_BLOB_STORE_ENV)
@@ -118,36 +119,35 @@ impl TestServer {
         server
     }
 
-    /// Start `berth serve` on the blob store `url` (environment `env`
-    /// carries its credentials) with extra arguments.
-    pub async fn start_on_blob_store(url: &str, env: &[(&str, &str)], args: &[&str]) -> TestServer {
-        let mut all = vec!["--blob-store", url];
-        all.extend_from_slice(args);
-        Self::start_with_env(&all, env).await
-    }
-
-    /// A second `berth serve` sharing this one's data directory (SQLite
-    /// database) and flags, so both serve the same registry — two replicas
-    /// on one machine.
-    pub async fn start_replica(&self) -> TestServer {
-        let mut replica = TestServer {
+    /// Start a second `berth serve` on `other`'s data directory (one
+    /// metadata database, two processes: replicas), with `other`'s flags.
+    pub async fn start_replica_of(other: &TestServer) -> TestServer {
+        let mut server = TestServer {
             child: None,
             port: 0,
             data_dir: tempfile::Builder::new()
-                .prefix("berth-data-unused-")
+                .prefix("berth-unused-")
                 .tempdir()
                 .expect("create data dir"),
             log_dir: tempfile::Builder::new()
                 .prefix("berth-log-")
                 .tempdir()
                 .expect("create log dir"),
-            extra_args: self.extra_args.clone(),
-            extra_env: self.extra_env.clone(),
+            extra_args: other.extra_args.clone(),
+            extra_env: other.extra_env.clone(),
             starts: 0,
-            shared_data_dir: Some(self.data_dir().to_path_buf()),
+            shared_data: Some(other.data_dir().to_path_buf()),
         };
-        replica.spawn_and_wait().await;
-        replica
+        server.spawn_and_wait().await;
+        server
+    }
+
+    /// Start `berth serve` on the blob store `url` (environment `env`
+    /// carries its credentials) with extra arguments.
+    pub async fn start_on_blob_store(url: &str, env: &[(&str, &str)], args: &[&str]) -> TestServer {
+        let mut all = vec!["--blob-store", url];
+        all.extend_from_slice(args);
+        Self::start_with_env(&all, env).await
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash). The port may change
@@ -163,9 +163,7 @@ impl TestServer {
 
     /// The data directory the server was started with.
     pub fn data_dir(&self) -> &Path {
-        self.shared_data_dir
-            .as_deref()
-            .unwrap_or_else(|| self.data_dir.path())
+        self.shared_data.as_deref().unwrap_or(self.data_dir.path())
     }
 
     /// An HTTP client that is allowed to use the registry (the one place
@@ -326,7 +324,7 @@ impl TestServer {
                 .arg("--listen")
                 .arg(&listen)
                 .arg("--data-dir")
-                .arg(self.data_dir())
+                .arg(self.shared_data.as_deref().unwrap_or(self.data_dir.path()))
                 .args(&self.extra_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
