@@ -436,9 +436,10 @@ fn raise_fd_limit(max_connections: usize) {
         }
     }
     let want = max_connections as u64 + FD_RESERVE;
-    if lim.rlim_cur < want {
+    let current: u64 = lim.rlim_cur;
+    if current < want {
         tracing::warn!(
-            open_files = lim.rlim_cur,
+            open_files = current,
             max_connections,
             "the open-file limit is below --max-connections plus {FD_RESERVE}; raise it (ulimit -n, LimitNOFILE=) or lower --max-connections"
         );

@@ -63,10 +63,10 @@ fn statvfs(dir: &Path) -> Option<Space> {
         }
         st
     };
-    let unit = st.f_frsize as u64;
+    let (unit, avail, blocks): (u64, u64, u64) = (st.f_frsize, st.f_bavail, st.f_blocks);
     Some(Space {
-        free: (st.f_bavail as u64).saturating_mul(unit),
-        total: (st.f_blocks as u64).saturating_mul(unit),
+        free: avail.saturating_mul(unit),
+        total: blocks.saturating_mul(unit),
     })
 }
 
