@@ -207,7 +207,7 @@ pub static CODES: &[CodeInfo] = &[
     code(
         "CONNECTIVITY_TOOMANYREQUESTS_ERROR",
         E,
-        "The registry throttled this client (429) after too many failed logins from this IP or for this identity.",
+        "The registry throttled this client (429) after too many failed logins from this address (for this identity, or for any).",
         "Wait for the time in `Retry-After`, then fix the credentials of the client that keeps failing.",
     ),
     code(

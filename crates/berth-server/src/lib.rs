@@ -6,8 +6,11 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod body_limit;
+pub mod conn;
 pub mod error;
 pub mod metrics;
+pub mod storage;
 pub mod tls;
 pub mod v2;
 
@@ -49,7 +52,7 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
         .route("/v2/{*rest}", any(v2::dispatch))
-        .route("/healthz", any(|| async { "ok" }))
+        .route("/healthz", any(storage::healthz))
         .with_state(state)
         .merge(
             Router::new()
@@ -60,10 +63,12 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
         router = router.merge(auth::token_api::routes(auth.clone()));
         router = router.merge(api::routes(auth, registry));
     }
-    router.layer(axum::middleware::from_fn_with_state(
-        layer_state,
-        audit::layer::audit_layer,
-    ))
+    router
+        .layer(axum::middleware::from_fn(body_limit::body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            layer_state,
+            audit::layer::audit_layer,
+        ))
 }
 
 /// Where and how to serve.
@@ -73,6 +78,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// TLS certificate and key (PEM) when serving HTTPS.
     pub tls: Option<tls::TlsFiles>,
+    /// Connection limits and timeouts.
+    pub limits: conn::ConnLimits,
 }
 
 /// Serve `app` until `shutdown` resolves.
@@ -89,20 +96,12 @@ pub async fn serve(
         tls = opts.tls.is_some(),
         "berth is serving"
     );
-    match opts.tls {
-        None => {
-            use axum::serve::ListenerExt;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        }
-        Some(files) => tls::serve_tls(listener, router, &files, shutdown).await?,
-    }
+    let tls = match &opts.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(
+            tls::server_config(files)?,
+        ))),
+        None => None,
+    };
+    conn::serve_connections(listener, router, tls, opts.limits, shutdown).await?;
     Ok(())
 }

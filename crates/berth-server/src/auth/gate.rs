@@ -239,7 +239,6 @@ impl AuthService {
     ) -> Result<Granted, Response> {
         const OP: &str = "v2_basic";
         if let Some(wait) = self.limiter.check(ip, Some(user)) {
-            tracing::info!(target: "berth::audit", reason = "throttled", client_ip = ?ip, username = %user, "login throttled");
             audit.login_failed(
                 OP,
                 &AuthFailure::Throttled {
