@@ -339,13 +339,22 @@ async fn anonymous_pull_and_network_rules() {
             .status(),
         401
     );
-    // Wrong credentials are still refused.
+    // Wrong (stale) credentials on a pull get exactly anonymous access
+    // (issue 13: ACR would refuse; the failure is still audited); anything
+    // beyond a pull with them is still refused.
     let r = plain()
         .get(&url)
         .basic_auth(OWNER_USER, Some("stale"))
         .send()
         .await
         .expect("stale");
+    assert_eq!(r.status(), 200);
+    let r = plain()
+        .post(format!("{}/v2/open/app/blobs/uploads/", server.base_url()))
+        .basic_auth(OWNER_USER, Some("stale"))
+        .send()
+        .await
+        .expect("stale push");
     assert_eq!(r.status(), 401);
 
     // Network rules: deny everyone but 10.0.0.0/8 → 403 naming our IP.
