@@ -14,7 +14,9 @@
 #![allow(dead_code)]
 
 pub mod clock;
+pub mod kube;
 pub mod login;
+pub mod oidc;
 pub mod skopeo;
 
 use std::fs::File;
