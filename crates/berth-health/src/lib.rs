@@ -76,6 +76,12 @@ pub struct CheckHealthArgs {
     /// secret (client-credentials grant).
     #[arg(long, requires = "username")]
     pub service_principal: bool,
+    /// Check this access token (one a client already holds, e.g. from a CI
+    /// log) instead of requesting a new one; with `--repository` the
+    /// permission probes use it and say when access changed after it was
+    /// issued.
+    #[arg(long, value_name = "JWT")]
+    pub access_token: Option<String>,
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
@@ -86,7 +92,7 @@ pub struct CheckHealthArgs {
         long,
         value_name = "FILE",
         requires = "image",
-        conflicts_with_all = ["kubelet_provider_config", "username", "repository"]
+        conflicts_with_all = ["kubelet_provider_config", "username", "repository", "access_token"]
     )]
     pub pull_secret: Option<String>,
     /// Check the kubelet image credential providers of this
@@ -96,7 +102,7 @@ pub struct CheckHealthArgs {
         long,
         value_name = "FILE",
         requires = "image",
-        conflicts_with_all = ["username", "repository"]
+        conflicts_with_all = ["username", "repository", "access_token"]
     )]
     pub kubelet_provider_config: Option<PathBuf>,
     /// Where the provider executables are (kubelet's
