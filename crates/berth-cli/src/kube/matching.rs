@@ -283,15 +283,19 @@ pub fn lookup<'a>(keys: impl IntoIterator<Item = &'a str>, image: &str) -> Vec<&
     out
 }
 
+/// Go's `filepath.ErrBadPattern`: a malformed glob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadPattern;
+
 /// Go's `path/filepath.Match` on Unix (`*`, `?`, `[^a-z]`, `\` escapes);
 /// `Err` for a malformed pattern.
-pub fn go_match(pattern: &str, name: &str) -> Result<bool, ()> {
+pub fn go_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
     match_from(&p, &n)
 }
 
-fn match_from(p: &[char], n: &[char]) -> Result<bool, ()> {
+fn match_from(p: &[char], n: &[char]) -> Result<bool, BadPattern> {
     let Some((&c, rest)) = p.split_first() else {
         return Ok(n.is_empty());
     };
@@ -329,7 +333,7 @@ fn match_from(p: &[char], n: &[char]) -> Result<bool, ()> {
         }
         '\\' => {
             let Some((&lit, after)) = rest.split_first() else {
-                return Err(());
+                return Err(BadPattern);
             };
             match n.split_first() {
                 Some((&x, more)) if x == lit => match_from(after, more),
@@ -344,12 +348,12 @@ fn match_from(p: &[char], n: &[char]) -> Result<bool, ()> {
 }
 
 /// Walk a pattern only to find whether it is malformed.
-fn check_pattern(p: &[char]) -> Result<(), ()> {
+fn check_pattern(p: &[char]) -> Result<(), BadPattern> {
     let mut p = p;
     while let Some((&c, rest)) = p.split_first() {
         p = match c {
             '[' => parse_class(rest)?.1,
-            '\\' => rest.split_first().ok_or(())?.1,
+            '\\' => rest.split_first().ok_or(BadPattern)?.1,
             _ => rest,
         };
     }
@@ -369,7 +373,7 @@ impl Class {
 }
 
 /// Parse a class after its `[`; the class and the pattern after `]`.
-fn parse_class(p: &[char]) -> Result<(Class, &[char]), ()> {
+fn parse_class(p: &[char]) -> Result<(Class, &[char]), BadPattern> {
     let mut p = p;
     let negated = if let Some((&'^', rest)) = p.split_first() {
         p = rest;
@@ -397,10 +401,10 @@ fn parse_class(p: &[char]) -> Result<(Class, &[char]), ()> {
 }
 
 /// Go's `getEsc`: one possibly escaped character of a class.
-fn class_char(p: &[char]) -> Result<(char, &[char]), ()> {
+fn class_char(p: &[char]) -> Result<(char, &[char]), BadPattern> {
     match p.split_first() {
-        None | Some((&('-' | ']'), _)) => Err(()),
-        Some((&'\\', rest)) => rest.split_first().map(|(&c, r)| (c, r)).ok_or(()),
+        None | Some((&('-' | ']'), _)) => Err(BadPattern),
+        Some((&'\\', rest)) => rest.split_first().map(|(&c, r)| (c, r)).ok_or(BadPattern),
         Some((&c, rest)) => Ok((c, rest)),
     }
 }
@@ -487,8 +491,8 @@ mod tests {
         assert_eq!(go_match("[a-c]x", "bx"), Ok(true));
         assert_eq!(go_match("[^a-c]x", "bx"), Ok(false));
         assert_eq!(go_match("\\*", "*"), Ok(true));
-        assert_eq!(go_match("[]", "a"), Err(()));
-        assert_eq!(go_match("a[", "b"), Err(()));
+        assert_eq!(go_match("[]", "a"), Err(BadPattern));
+        assert_eq!(go_match("a[", "b"), Err(BadPattern));
         assert_eq!(go_match("*", ""), Ok(true));
     }
 }
