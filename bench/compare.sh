@@ -13,6 +13,10 @@
 #   --out DIR   where results go (default /tmp/berth-compare-results-<time>)
 #   --report-only DIR   re-render the tables from the JSON files in DIR
 #   --berth-bin PATH    use this berth binary instead of building one
+#   --storage s3        distributed mode: both registries keep blobs on one
+#               moto S3 server started here (berth --blob-store s3://…,
+#               distribution's s3-aws driver), buckets berth-bench-berth
+#               and berth-bench-distribution
 # Data directories live under $TMPDIR (default /tmp); TMPDIR=/dev/shm puts
 # both registries on tmpfs, taking the disk out of the comparison.
 # Results: a table on stdout, and $OUT/results.md + one JSON report per run.
@@ -31,6 +35,7 @@ SCENARIOS=()
 EXTRA=()
 REPORT_ONLY=""
 BERTH_BIN=""
+STORAGE=file
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -42,8 +47,9 @@ while [ $# -gt 0 ]; do
     --out) OUT="$2"; shift ;;
     --report-only) REPORT_ONLY="$2"; shift ;;
     --berth-bin) BERTH_BIN="$2"; shift ;;
+    --storage) STORAGE="$2"; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -196,13 +202,48 @@ wait_ready() {
 }
 
 declare -A URL PID
+# Distributed mode: one moto S3 server for both registries (started once,
+# stopped by PID on exit with the others); each round gets fresh buckets.
+S3_URL=""
+if [ "$STORAGE" = s3 ]; then
+  command -v moto_server >/dev/null || { echo "--storage s3 needs moto_server (pip install 'moto[server]')" >&2; exit 2; }
+  s3_port="$(free_port)"
+  moto_server -H 127.0.0.1 -p "$s3_port" >"$TMP/moto.log" 2>&1 &
+  PIDS+=("$!")
+  S3_URL="http://127.0.0.1:$s3_port"
+  for _ in $(seq 1 100); do curl -s -o /dev/null "$S3_URL" && break; sleep 0.2; done
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+elif [ "$STORAGE" != file ]; then
+  echo "--storage must be file or s3" >&2; exit 2
+fi
+s3_bucket() { # fresh bucket $1 (deleting any old one's objects would cost more than a new name)
+  curl -fsS -o /dev/null -X PUT "$S3_URL/$1"
+}
+ROUND_TAG=0
 # (Re)start both servers on fresh data directories. Each round starts
 # afresh, so a run of several rounds needs no more disk than one (a full
 # round stores ~16 GiB across the two registries).
 start_servers() {
+  ROUND_TAG=$((ROUND_TAG + 1))
   if [ "$ONLY" != berth ]; then
     port="$(free_port)"
     mkdir -p "$TMP/distribution"
+    if [ "$STORAGE" = s3 ]; then
+      s3_bucket "berth-bench-distribution-$ROUND_TAG"
+      storage_driver="  s3:
+    region: us-east-1
+    regionendpoint: $S3_URL
+    bucket: berth-bench-distribution-$ROUND_TAG
+    accesskey: $AWS_ACCESS_KEY_ID
+    secretkey: $AWS_SECRET_ACCESS_KEY
+    forcepathstyle: true
+    secure: false
+    v4auth: true
+    rootdirectory: /registry"
+    else
+      storage_driver="  filesystem:
+    rootdirectory: $TMP/distribution/data"
+    fi
     cat >"$TMP/distribution/config.yml" <<EOF
 version: 0.1
 log:
@@ -210,8 +251,7 @@ log:
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: $TMP/distribution/data
+$storage_driver
   delete:
     enabled: true
   cache:
@@ -230,7 +270,13 @@ EOF
     # Round 1 compares both servers without authentication (distribution's
     # default), so berth runs with --auth-disabled here; round 2 measures
     # berth's token service and bearer-authenticated reads.
-    "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" >"$TMP/berth/log" 2>&1 &
+    store_args=()
+    if [ "$STORAGE" = s3 ]; then
+      s3_bucket "berth-bench-berth-$ROUND_TAG"
+      store_args=(--blob-store "s3://berth-bench-berth-$ROUND_TAG/registry?endpoint=$S3_URL")
+    fi
+    "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" \
+      "${store_args[@]}" >"$TMP/berth/log" 2>&1 &
     PID[berth]=$!; PIDS+=("$!")
     URL[berth]="http://127.0.0.1:$port"
     wait_ready "${URL[berth]}" "$TMP/berth/log"

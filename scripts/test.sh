@@ -37,6 +37,26 @@ if ! python3 -c 'import oras' >/dev/null 2>&1; then
   echo "==> installing oras (pip)"
   python3 -m pip install -q oras
 fi
+# --- blob store tests (blob_backends.rs, blob_store_serve.rs): moto's S3
+# server, Azurite (3.35.0: the last release whose engines allow Node.js 20)
+# and Azure's Python SDK, which creates the Azurite containers.
+if ! command -v moto_server >/dev/null 2>&1; then
+  echo "==> installing moto[server] (pip)"
+  python3 -m pip install -q 'moto[server]'
+fi
+if ! python3 -c 'import azure.storage.blob' >/dev/null 2>&1; then
+  echo "==> installing azure-storage-blob (pip)"
+  python3 -m pip install -q azure-storage-blob
+fi
+if ! command -v azurite-blob >/dev/null 2>&1; then
+  if ! command -v npm >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq npm >/dev/null
+  fi
+  echo "==> installing azurite (npm)"
+  as_root npm install -g --silent azurite@3.35.0 >/dev/null
+fi
+# --- end blob store tests
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install --locked cargo-nextest

@@ -84,6 +84,20 @@ impl Digest {
         h.finish()
     }
 
+    /// The digest whose hash output is `hash` (for hashers outside this
+    /// module, e.g. one resumed from a saved state); `None` when `hash` is
+    /// not as long as the algorithm's output.
+    pub fn from_hash(algorithm: Algorithm, hash: &[u8]) -> Option<Digest> {
+        let expected = match algorithm {
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha512 => 64,
+        };
+        (hash.len() == expected).then(|| Digest {
+            algorithm,
+            hex: hex::encode(hash),
+        })
+    }
+
     /// SHA-256 digest of a byte slice.
     pub fn sha256(bytes: &[u8]) -> Digest {
         Self::compute(Algorithm::Sha256, bytes)

@@ -436,9 +436,9 @@ fn raise_fd_limit(max_connections: usize) {
         }
     }
     let want = max_connections as u64 + FD_RESERVE;
-    if (lim.rlim_cur as u64) < want {
+    if lim.rlim_cur < want {
         tracing::warn!(
-            open_files = lim.rlim_cur as u64,
+            open_files = lim.rlim_cur,
             max_connections,
             "the open-file limit is below --max-connections plus {FD_RESERVE}; raise it (ulimit -n, LimitNOFILE=) or lower --max-connections"
         );

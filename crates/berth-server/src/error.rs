@@ -59,6 +59,10 @@ impl From<OciError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_storage_full() {
+            tracing::error!(error = %format!("{e:#}"), "storage full");
+            return crate::storage::full_error();
+        }
         match e {
             StoreError::Oci(o) => o.into(),
             StoreError::UploadRange { size } => ApiError::msg(

@@ -6,9 +6,11 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod body_limit;
 pub mod conn;
 pub mod error;
 pub mod metrics;
+pub mod storage;
 pub mod tls;
 pub mod v2;
 
@@ -50,7 +52,7 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
         .route("/v2", any(v2::dispatch))
         .route("/v2/", any(v2::dispatch))
         .route("/v2/{*rest}", any(v2::dispatch))
-        .route("/healthz", any(|| async { "ok" }))
+        .route("/healthz", any(storage::healthz))
         .with_state(state)
         .merge(
             Router::new()
@@ -61,10 +63,12 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
         router = router.merge(auth::token_api::routes(auth.clone()));
         router = router.merge(api::routes(auth, registry));
     }
-    router.layer(axum::middleware::from_fn_with_state(
-        layer_state,
-        audit::layer::audit_layer,
-    ))
+    router
+        .layer(axum::middleware::from_fn(body_limit::body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            layer_state,
+            audit::layer::audit_layer,
+        ))
 }
 
 /// Where and how to serve.

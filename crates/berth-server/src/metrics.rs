@@ -216,6 +216,7 @@ pub async fn serve_metrics(
             return refusal;
         }
     }
+    crate::storage::update_metrics();
     match handle() {
         Some(h) => (
             StatusCode::OK,

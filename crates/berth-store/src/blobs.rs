@@ -15,24 +15,34 @@ use crate::error::StoreError;
 /// Blob bytes on a filesystem.
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
-    root: PathBuf,
+    blobs: PathBuf,
+    uploads: PathBuf,
 }
 
 impl FsBlobStore {
-    /// Open (creating directories as needed) a store rooted at `root`.
+    /// Open (creating directories as needed) a store rooted at `root`:
+    /// blobs in `root/blobs`, uploads in `root/uploads` (the embedded
+    /// default layout).
     pub async fn open(root: &Path) -> Result<Self, StoreError> {
-        tokio::fs::create_dir_all(root.join("blobs")).await?;
-        tokio::fs::create_dir_all(root.join("uploads")).await?;
+        Self::open_at(&root.join("blobs"), &root.join("uploads")).await
+    }
+
+    /// Open a store with committed blobs under `blobs` and upload files
+    /// in `uploads` (which must be on the same file system, for the
+    /// commit's rename).
+    pub async fn open_at(blobs: &Path, uploads: &Path) -> Result<Self, StoreError> {
+        tokio::fs::create_dir_all(blobs).await?;
+        tokio::fs::create_dir_all(uploads).await?;
         Ok(FsBlobStore {
-            root: root.to_path_buf(),
+            blobs: blobs.to_path_buf(),
+            uploads: uploads.to_path_buf(),
         })
     }
 
     /// Where a committed blob lives.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
-        self.root
-            .join("blobs")
+        self.blobs
             .join(digest.algorithm().as_str())
             .join(&hex[..2])
             .join(hex)
@@ -40,12 +50,68 @@ impl FsBlobStore {
 
     /// Where an upload session's bytes are gathered.
     pub fn upload_path(&self, id: &str) -> PathBuf {
-        self.root.join("uploads").join(id)
+        self.uploads.join(id)
     }
 
     /// The folder holding upload files.
     pub fn uploads_dir(&self) -> PathBuf {
-        self.root.join("uploads")
+        self.uploads.clone()
+    }
+
+    /// The folder holding committed blobs.
+    pub fn blobs_dir(&self) -> &Path {
+        &self.blobs
+    }
+
+    /// Size of a committed blob, `None` when absent.
+    pub async fn stat_blob(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Remove a committed blob (absent is fine). Only garbage collection may
+    /// call this, after no metadata row refers to the blob.
+    pub async fn delete_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.blob_path(digest)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every committed blob with its size (files whose names are not a
+    /// digest are skipped).
+    pub async fn list_blobs(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
+        let root = self.blobs.clone();
+        tokio::task::spawn_blocking(move || -> Result<Vec<(Digest, u64)>, StoreError> {
+            let mut out = Vec::new();
+            for alg in std::fs::read_dir(&root)? {
+                let alg = alg?;
+                let alg_name = alg.file_name().to_string_lossy().into_owned();
+                if !alg.file_type()?.is_dir() {
+                    continue;
+                }
+                for fan in std::fs::read_dir(alg.path())? {
+                    let fan = fan?;
+                    if !fan.file_type()?.is_dir() {
+                        continue;
+                    }
+                    for blob in std::fs::read_dir(fan.path())? {
+                        let blob = blob?;
+                        let name = blob.file_name().to_string_lossy().into_owned();
+                        if let Ok(d) = format!("{alg_name}:{name}").parse::<Digest>() {
+                            out.push((d, blob.metadata()?.len()));
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("listing task failed: {e}"))?
     }
 
     /// Make the upload file durable and move it to its content address.

@@ -52,3 +52,47 @@ impl From<std::io::Error> for StoreError {
         StoreError::Internal(anyhow::Error::new(e).context("blob store"))
     }
 }
+
+/// `ENOSPC` (no space left on device).
+const ENOSPC: i32 = 28;
+/// `EDQUOT` (disk quota exceeded).
+const EDQUOT: i32 = 122;
+
+impl StoreError {
+    /// Whether the failure is storage running out of space: `ENOSPC` or
+    /// `EDQUOT` from the file system, SQLite's "database or disk is full"
+    /// (`SQLITE_FULL`), PostgreSQL's `disk_full` (53100), or an object
+    /// store's quota refusal reported as one of those.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Internal(e) => e.chain().any(cause_is_full),
+            _ => false,
+        }
+    }
+}
+
+fn cause_is_full(cause: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+        return io_is_full(io);
+    }
+    if let Some(sql) = cause.downcast_ref::<sqlx::Error>() {
+        return match sql {
+            sqlx::Error::Io(io) => io_is_full(io),
+            sqlx::Error::Database(db) => {
+                matches!(db.code().as_deref(), Some("13" | "53100"))
+                    || db.message().contains("disk is full")
+            }
+            _ => false,
+        };
+    }
+    false
+}
+
+/// Whether an IO error is `ENOSPC`/`EDQUOT` (also `StorageFull`/`QuotaExceeded`).
+pub fn io_is_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+        || matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
+}

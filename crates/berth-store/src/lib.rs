@@ -1,7 +1,10 @@
 //! berth's storage layer.
 //!
-//! * [`blobs::FsBlobStore`]: content-addressed blob bytes on a filesystem,
-//!   written through upload files and committed with fsync + rename.
+//! * [`backend::BlobBackend`]: the blob-store seam, with two backends:
+//!   [`blobs::FsBlobStore`] (content-addressed files written through upload
+//!   files and committed with fsync + rename, the embedded default) and
+//!   [`object::ObjectBlobStore`] (S3 or Azure Blob, uploads resumable by
+//!   any replica from their database row).
 //! * [`meta::MetaStore`]: repositories, blob links, manifests, tags, referrers
 //!   and upload sessions in SQL (SQLite embedded by default).
 //! * [`registry::Registry`]: the operations the HTTP layer calls, combining
@@ -17,6 +20,7 @@
 //!   implements berth-auth's `IdentityStore` and `PolicyStore`.
 
 pub mod audit;
+pub mod backend;
 pub mod blobs;
 pub mod direct;
 pub mod error;
@@ -24,14 +28,20 @@ pub mod identity;
 pub mod manifest_cache;
 pub mod meta;
 pub mod mount;
+pub mod object;
 pub mod registry;
+pub mod resume_hash;
 pub mod sparse;
 pub mod stream;
 pub mod validation;
 
+pub use backend::BlobBackend;
 pub use error::StoreError;
 pub use identity::IdentityRepo;
-pub use registry::{BlobRead, PutManifestOutcome, Registry, StoredManifest, UploadStatus};
+pub use object::location::BlobStoreLocation;
+pub use registry::{
+    BlobRead, PutManifestOutcome, Registry, RegistryOptions, StoredManifest, UploadStatus,
+};
 pub use stream::ByteStream;
 pub use validation::ManifestValidation;
 

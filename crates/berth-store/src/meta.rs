@@ -17,6 +17,8 @@ use sqlx::{AnyPool, Row};
 use crate::error::StoreError;
 use crate::manifest_cache::{Lookup, ManifestCache};
 use crate::now_ms;
+use crate::object::upload::ObjectUploadState;
+use crate::resume_hash::ResumableHasher;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -42,6 +44,37 @@ pub struct UploadRow {
     pub size: u64,
     /// Last change, unix ms.
     pub updated_at: i64,
+    /// Object-storage state (empty on the filesystem backend).
+    pub object: ObjectUploadState,
+}
+
+const UPLOAD_COLUMNS: &str =
+    "id, repository, size, updated_at, multipart_id, parts, tail_key, tail_size, hash_state";
+
+fn upload_row(r: &AnyRow) -> Result<UploadRow, StoreError> {
+    let parts: String = r.get(5);
+    let parts = serde_json::from_str(&parts)
+        .map_err(|e| anyhow::anyhow!("upload row has unreadable parts: {e}"))?;
+    let hash = match r.get::<Option<Vec<u8>>, _>(8) {
+        None => None,
+        Some(b) => Some(
+            ResumableHasher::from_bytes(&b)
+                .ok_or_else(|| anyhow::anyhow!("upload row has an unreadable hash state"))?,
+        ),
+    };
+    Ok(UploadRow {
+        id: r.get(0),
+        repository: r.get(1),
+        size: r.get::<i64, _>(2) as u64,
+        updated_at: r.get(3),
+        object: ObjectUploadState {
+            multipart_id: r.get(4),
+            parts,
+            tail_key: r.get(6),
+            tail_size: r.get::<i64, _>(7) as u64,
+            hash,
+        },
+    })
 }
 
 /// Connection pools to the metadata database.
@@ -468,16 +501,66 @@ impl MetaStore {
 
     /// An upload session.
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, StoreError> {
-        let row = sqlx::query("SELECT id, repository, size, updated_at FROM uploads WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.write)
+        let row = sqlx::query(&format!(
+            "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.write)
+        .await?;
+        row.as_ref().map(upload_row).transpose()
+    }
+
+    /// Every upload session.
+    pub async fn uploads(&self) -> Result<Vec<UploadRow>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads"))
+            .fetch_all(&self.read)
             .await?;
-        Ok(row.map(|r| UploadRow {
-            id: r.get(0),
-            repository: r.get(1),
-            size: r.get::<i64, _>(2) as u64,
-            updated_at: r.get(3),
-        }))
+        rows.iter().map(upload_row).collect()
+    }
+
+    /// Record the multipart upload of an object-storage session that has
+    /// none yet; false if it already has one.
+    pub async fn set_upload_multipart(
+        &self,
+        id: &str,
+        multipart_id: &str,
+    ) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "UPDATE uploads SET multipart_id = $1, updated_at = $2 WHERE id = $3 AND multipart_id IS NULL",
+        )
+        .bind(multipart_id)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Move an object-storage session from size `from` to `to` with its new
+    /// state; false if another writer moved it first.
+    pub async fn save_object_upload(
+        &self,
+        id: &str,
+        from: u64,
+        to: u64,
+        state: &ObjectUploadState,
+    ) -> Result<bool, StoreError> {
+        let res = sqlx::query(
+            "UPDATE uploads SET size = $1, updated_at = $2, multipart_id = $3, parts = $4, \
+             tail_key = $5, tail_size = $6, hash_state = $7 WHERE id = $8 AND size = $9",
+        )
+        .bind(to as i64)
+        .bind(now_ms())
+        .bind(state.multipart_id.clone())
+        .bind(state.parts_json())
+        .bind(state.tail_key.clone())
+        .bind(state.tail_size as i64)
+        .bind(state.hash.as_ref().map(ResumableHasher::to_bytes))
+        .bind(id)
+        .bind(from as i64)
+        .execute(&self.write)
+        .await?;
+        Ok(res.rows_affected() == 1)
     }
 
     /// Move a session's acknowledged size from `from` to `to`; false if

@@ -11,9 +11,11 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::Mutex;
 
-use crate::blobs::FsBlobStore;
+use crate::backend::BlobBackend;
 use crate::error::StoreError;
 use crate::meta::{MetaStore, PutManifestError};
+use crate::object::location::BlobStoreLocation;
+use crate::object::{upload as object_upload, ObjectRead};
 use crate::stream::{hash_prefix, write_hashed, ByteStream};
 use crate::validation::{CheckedReferences, ManifestValidation};
 
@@ -40,6 +42,8 @@ pub enum BlobRead {
     },
     /// Bytes held in the metadata store (a manifest).
     Bytes(Bytes),
+    /// A committed blob on object storage.
+    Object(ObjectRead),
 }
 
 impl BlobRead {
@@ -48,6 +52,7 @@ impl BlobRead {
         match self {
             BlobRead::File { size, .. } => *size,
             BlobRead::Bytes(b) => b.len() as u64,
+            BlobRead::Object(o) => o.size(),
         }
     }
 }
@@ -84,11 +89,22 @@ struct HashState {
     offset: u64,
 }
 
+/// How the registry is opened beyond its data directory.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Where blob bytes live (`--blob-store`); `None`: `<data-dir>/blobs`.
+    pub blob_store: Option<BlobStoreLocation>,
+    /// Answer blob GETs on object storage with a redirect to a presigned
+    /// URL (`--blob-redirect`).
+    pub blob_redirect: bool,
+}
+
 /// The registry's storage.
 pub struct Registry {
-    blobs: FsBlobStore,
+    blobs: BlobBackend,
     meta: MetaStore,
     sessions: DashMap<String, Arc<Mutex<Option<HashState>>>>,
+    blob_redirect: bool,
 }
 
 fn oci(code: ErrorCode, msg: impl Into<String>) -> StoreError {
@@ -98,14 +114,49 @@ fn oci(code: ErrorCode, msg: impl Into<String>) -> StoreError {
 impl Registry {
     /// Open the embedded store (filesystem blobs + SQLite) under `data_dir`.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, RegistryOptions::default()).await
+    }
+
+    /// Open the store under `data_dir` with blobs where `options` says.
+    pub async fn open_with(data_dir: &Path, options: RegistryOptions) -> Result<Self, StoreError> {
         tokio::fs::create_dir_all(data_dir).await?;
-        let blobs = FsBlobStore::open(data_dir).await?;
+        let blobs = BlobBackend::open(data_dir, options.blob_store.as_ref()).await?;
+        Self::open_with_backend(data_dir, blobs, options.blob_redirect).await
+    }
+
+    /// Open the store under `data_dir` with an already opened blob backend
+    /// (the backend test suite opens several in one process).
+    pub async fn open_with_backend(
+        data_dir: &Path,
+        blobs: BlobBackend,
+        blob_redirect: bool,
+    ) -> Result<Self, StoreError> {
+        tokio::fs::create_dir_all(data_dir).await?;
         let meta = MetaStore::open_sqlite(&data_dir.join("meta.db")).await?;
         Ok(Registry {
             blobs,
             meta,
             sessions: DashMap::new(),
+            blob_redirect,
         })
+    }
+
+    /// The blob backend.
+    pub fn blob_backend(&self) -> &BlobBackend {
+        &self.blobs
+    }
+
+    /// Whether blob GETs on object storage are answered with a redirect to
+    /// a presigned URL.
+    pub fn blob_redirect(&self) -> bool {
+        self.blob_redirect && matches!(self.blobs, BlobBackend::ObjectStorage(_))
+    }
+
+    /// Readiness: the metadata database answers and the blob store is
+    /// reachable.
+    pub async fn check_ready(&self) -> Result<(), StoreError> {
+        self.meta.upload("readyz").await?;
+        self.blobs.check_ready().await
     }
 
     /// The metadata store.
@@ -143,8 +194,13 @@ impl Registry {
         digest: &Digest,
     ) -> Result<Option<BlobRead>, StoreError> {
         if let Some(size) = self.meta.linked_blob_size(repo.as_str(), digest).await? {
-            let file = self.blobs.open_blob(digest).await?;
-            return Ok(Some(BlobRead::File { file, size }));
+            return Ok(Some(match &self.blobs {
+                BlobBackend::Filesystem(fs) => BlobRead::File {
+                    file: fs.open_blob(digest).await?,
+                    size,
+                },
+                BlobBackend::ObjectStorage(os) => BlobRead::Object(os.reader(digest, size)),
+            }));
         }
         Ok(self
             .meta
@@ -169,7 +225,7 @@ impl Registry {
         from: &RepositoryName,
         digest: &Digest,
     ) -> Result<bool, StoreError> {
-        if !self.blobs.has_blob(digest).await {
+        if !self.blobs.has_blob(digest).await? {
             return Ok(false);
         }
         self.meta
@@ -186,8 +242,28 @@ impl Registry {
         body: ByteStream,
         expected_len: Option<u64>,
     ) -> Result<(), StoreError> {
+        let fs = match &self.blobs {
+            BlobBackend::Filesystem(fs) => fs,
+            BlobBackend::ObjectStorage(os) => {
+                // A session row of its own, so the purge can abort the
+                // multipart upload of a replica that died mid-request.
+                let id = uuid::Uuid::new_v4().to_string();
+                self.meta.create_upload(&id, repo.as_str()).await?;
+                let mut row = self.meta.upload(&id).await?.ok_or_else(|| {
+                    anyhow::anyhow!("upload row {id} vanished right after its creation")
+                })?;
+                row.object = object_upload::ObjectUploadState::for_algorithm(digest.algorithm());
+                let res =
+                    object_upload::finish(os, &self.meta, &row, None, body, digest, expected_len)
+                        .await;
+                if res.is_err() {
+                    let _ = self.meta.delete_upload(&id).await;
+                }
+                return res.map(|_| ());
+            }
+        };
         let id = uuid::Uuid::new_v4().to_string();
-        let path = self.blobs.upload_path(&id);
+        let path = fs.upload_path(&id);
         let file = std::fs::File::create(&path)?;
         let mut hasher = digest.algorithm().hasher();
         let result = write_hashed(file, 0, &mut hasher, body).await;
@@ -215,7 +291,7 @@ impl Registry {
                     .detail(serde_json::json!({"expected": digest.to_string(), "actual": actual.to_string()})),
             ));
         }
-        self.blobs.commit(path, digest).await?;
+        fs.commit(path, digest).await?;
         self.meta
             .commit_blob(repo.as_str(), digest, written, None)
             .await
@@ -226,7 +302,9 @@ impl Registry {
     /// Start an upload session for `repo`.
     pub async fn start_upload(&self, repo: &RepositoryName) -> Result<UploadStatus, StoreError> {
         let id = uuid::Uuid::new_v4().to_string();
-        std::fs::File::create(self.blobs.upload_path(&id))?;
+        if let BlobBackend::Filesystem(fs) = &self.blobs {
+            std::fs::File::create(fs.upload_path(&id))?;
+        }
         self.meta.create_upload(&id, repo.as_str()).await?;
         Ok(UploadStatus { id, size: 0 })
     }
@@ -292,7 +370,17 @@ impl Registry {
                 return Err(StoreError::UploadRange { size });
             }
         }
-        let path = self.blobs.upload_path(id);
+        let fs = match &self.blobs {
+            BlobBackend::Filesystem(fs) => fs,
+            BlobBackend::ObjectStorage(os) => {
+                let new_size = object_upload::append(os, &self.meta, &row, range, body).await?;
+                return Ok(UploadStatus {
+                    id: id.to_string(),
+                    size: new_size,
+                });
+            }
+        };
+        let path = fs.upload_path(id);
         let file = match std::fs::OpenOptions::new().write(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -351,13 +439,39 @@ impl Registry {
         body: ByteStream,
         digest: &Digest,
     ) -> Result<u64, StoreError> {
+        let fs = match &self.blobs {
+            BlobBackend::Filesystem(fs) => fs,
+            BlobBackend::ObjectStorage(os) => {
+                let cell = self
+                    .sessions
+                    .entry(id.to_string())
+                    .or_insert_with(|| Arc::new(Mutex::new(None)))
+                    .clone();
+                let _guard = cell.lock().await;
+                let row = self.session_row(repo, id).await?;
+                if let Some((start, end)) = range {
+                    if start != row.size || end < start {
+                        return Err(StoreError::UploadRange { size: row.size });
+                    }
+                }
+                let res =
+                    object_upload::finish(os, &self.meta, &row, range, body, digest, None).await;
+                if let Err(StoreError::Oci(e)) = &res {
+                    if matches!(e.code, ErrorCode::DigestInvalid | ErrorCode::SizeInvalid) {
+                        let _ = self.meta.delete_upload(id).await;
+                    }
+                }
+                self.sessions.remove(id);
+                return res;
+            }
+        };
         let status = self.append_upload(repo, id, range, body).await?;
         let cell = self.sessions.get(id).map(|c| c.clone());
         let state = match &cell {
             Some(c) => c.lock().await.take(),
             None => None,
         };
-        let path = self.blobs.upload_path(id);
+        let path = fs.upload_path(id);
         let actual = match state {
             Some(s) if s.offset == status.size && s.hasher.algorithm() == digest.algorithm() => {
                 s.hasher.finish()
@@ -373,7 +487,7 @@ impl Registry {
                     .detail(serde_json::json!({"expected": digest.to_string(), "actual": actual.to_string()})),
             ));
         }
-        self.blobs.commit(path, digest).await?;
+        fs.commit(path, digest).await?;
         self.meta
             .commit_blob(repo.as_str(), digest, status.size, Some(id))
             .await?;
@@ -399,9 +513,21 @@ impl Registry {
     }
 
     async fn discard_upload(&self, id: &str) -> Result<(), StoreError> {
-        self.meta.delete_upload(id).await?;
-        self.sessions.remove(id);
-        let _ = tokio::fs::remove_file(self.blobs.upload_path(id)).await;
+        match &self.blobs {
+            BlobBackend::Filesystem(fs) => {
+                self.meta.delete_upload(id).await?;
+                self.sessions.remove(id);
+                let _ = tokio::fs::remove_file(fs.upload_path(id)).await;
+            }
+            BlobBackend::ObjectStorage(os) => {
+                let row = self.meta.upload(id).await?;
+                self.meta.delete_upload(id).await?;
+                self.sessions.remove(id);
+                if let Some(row) = row {
+                    object_upload::discard(os, &row.object, id).await;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -410,13 +536,15 @@ impl Registry {
     /// [`UPLOAD_IDLE_EXPIRY_MS`]. Files younger than `grace` are kept, since
     /// a request may be writing them right now.
     pub async fn purge_uploads(&self, grace: std::time::Duration) -> Result<usize, StoreError> {
+        let fs = match &self.blobs {
+            BlobBackend::Filesystem(fs) => fs,
+            BlobBackend::ObjectStorage(os) => return self.purge_object_uploads(os, grace).await,
+        };
         let sessions = self.meta.upload_ids().await?;
         let now = crate::now_ms();
         let mut removed = 0;
         for (id, updated) in &sessions {
-            let missing = tokio::fs::metadata(self.blobs.upload_path(id))
-                .await
-                .is_err();
+            let missing = tokio::fs::metadata(fs.upload_path(id)).await.is_err();
             if now - updated > UPLOAD_IDLE_EXPIRY_MS || missing {
                 self.discard_upload(id).await?;
                 removed += 1;
@@ -424,7 +552,7 @@ impl Registry {
         }
         let live: std::collections::HashSet<&str> =
             sessions.iter().map(|(id, _)| id.as_str()).collect();
-        let mut dir = tokio::fs::read_dir(self.blobs.uploads_dir()).await?;
+        let mut dir = tokio::fs::read_dir(fs.uploads_dir()).await?;
         while let Some(entry) = dir.next_entry().await? {
             let name = entry.file_name();
             let name = name.to_string_lossy();
@@ -443,6 +571,33 @@ impl Registry {
                 removed += 1;
             }
         }
+        Ok(removed)
+    }
+
+    /// The object-storage purge: sessions idle for longer than
+    /// [`UPLOAD_IDLE_EXPIRY_MS`] are discarded (multipart upload aborted,
+    /// staging objects deleted), then staging objects no live session
+    /// refers to and older than `grace` are deleted.
+    async fn purge_object_uploads(
+        &self,
+        os: &crate::object::ObjectBlobStore,
+        grace: std::time::Duration,
+    ) -> Result<usize, StoreError> {
+        let now = crate::now_ms();
+        let mut removed = 0;
+        let mut live = std::collections::HashMap::new();
+        for row in self.meta.uploads().await? {
+            if now - row.updated_at > UPLOAD_IDLE_EXPIRY_MS {
+                self.meta.delete_upload(&row.id).await?;
+                self.sessions.remove(&row.id);
+                object_upload::discard(os, &row.object, &row.id).await;
+                removed += 1;
+            } else {
+                live.insert(row.id, row.object.tail_key);
+            }
+        }
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        removed += object_upload::purge_orphans(os, &live, grace_ms).await?;
         Ok(removed)
     }
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use berth_store::BlobStoreLocation;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
@@ -98,6 +99,15 @@ pub struct ServeArgs {
     /// `buffered` (through the page cache).
     #[arg(long, value_enum, env = "BERTH_UPLOAD_IO")]
     pub upload_io: Option<UploadIo>,
+    /// Where blob bytes are kept: file:///path, s3://bucket[/prefix]
+    /// (credentials from AWS_*), azure://container[/prefix] (credentials
+    /// from AZURE_STORAGE_*) [default: file://<data-dir>/blobs].
+    #[arg(long, env = "BERTH_BLOB_STORE", value_name = "URL")]
+    pub blob_store: Option<String>,
+    /// Answer blob GETs on object storage with a 307 redirect to a
+    /// presigned URL valid for 5 minutes (after the authorization check).
+    #[arg(long, env = "BERTH_BLOB_REDIRECT")]
+    pub blob_redirect: bool,
     /// Accept sparse manifests: image manifests whose layers, and indexes
     /// whose child manifests, were not pushed (mirroring part of a
     /// multi-arch image under its original digest). Off: every reference
@@ -180,6 +190,10 @@ pub struct FileConfig {
     pub audit_log: Option<String>,
     /// Upload write mode.
     pub upload_io: Option<UploadIo>,
+    /// Blob store URL.
+    pub blob_store: Option<String>,
+    /// Redirect blob GETs to presigned URLs.
+    pub blob_redirect: Option<bool>,
     /// Accept sparse manifests.
     pub sparse_manifests: Option<bool>,
     /// Platforms whose index children must be present (with sparse manifests).
@@ -251,6 +265,10 @@ pub struct ServeConfig {
     pub audit_log: Option<String>,
     /// Upload write mode.
     pub upload_io: UploadIo,
+    /// Where blob bytes are kept (`None`: `<data-dir>/blobs`).
+    pub blob_store: Option<BlobStoreLocation>,
+    /// Redirect blob GETs on object storage to presigned URLs.
+    pub blob_redirect: bool,
     /// Which references a pushed manifest needs in its repository.
     pub manifest_validation: berth_store::ManifestValidation,
     /// Connection limits and timeouts.
@@ -348,6 +366,17 @@ impl ServeArgs {
                 "audit retention must be 1 to {MAX_AUDIT_RETENTION_DAYS} days, got {audit_retention_days}"
             );
         }
+        let blob_store = match self
+            .blob_store
+            .or(file.blob_store)
+            .filter(|u| !u.is_empty())
+        {
+            Some(url) => Some(
+                url.parse::<BlobStoreLocation>()
+                    .map_err(|e| anyhow::anyhow!("--blob-store: {e}"))?,
+            ),
+            None => None,
+        };
         let platforms = if self.index_platforms.is_empty() {
             file.index_platforms.unwrap_or_default()
         } else {
@@ -359,6 +388,8 @@ impl ServeArgs {
         )?;
         connections.exempt = trusted_proxies.clone();
         Ok(ServeConfig {
+            blob_redirect: self.blob_redirect || file.blob_redirect.unwrap_or(false),
+            blob_store,
             manifest_validation,
             connections,
             upload_io: self
@@ -593,5 +624,34 @@ mod tests {
         assert_eq!(parse_duration("15"), Ok(std::time::Duration::from_secs(15)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn blob_store_settings() {
+        let c = ServeArgs::default().resolve().expect("defaults");
+        assert_eq!(c.blob_store, None);
+        assert!(!c.blob_redirect);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.toml");
+        std::fs::write(
+            &path,
+            "blob_store = \"s3://bkt/reg?endpoint=http://127.0.0.1:9000\"\nblob_redirect = true\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let c = args.resolve().expect("resolve");
+        assert!(c.blob_redirect);
+        assert!(
+            matches!(c.blob_store, Some(BlobStoreLocation::S3 { ref bucket, .. }) if bucket == "bkt")
+        );
+        let args = ServeArgs {
+            blob_store: Some("s3://key:secret@bkt".into()),
+            ..Default::default()
+        };
+        let e = format!("{:#}", args.resolve().expect_err("credentials refused"));
+        assert!(!e.contains("secret"), "{e}");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use berth_server::{audit, tls, AppState, OpenGate, ServeOptions};
 use berth_store::audit::AuditStore;
-use berth_store::Registry;
+use berth_store::{Registry, RegistryOptions};
 
 use berth_auth::clock::{Clock, FileClock, SystemClock};
 use berth_server::auth::limiter::LimiterConfig;
@@ -30,10 +30,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let registry = Arc::new(
-            Registry::open(&config.data_dir)
-                .await
-                .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
+            Registry::open_with(
+                &config.data_dir,
+                RegistryOptions {
+                    blob_store: config.blob_store.clone(),
+                    blob_redirect: config.blob_redirect,
+                },
+            )
+            .await
+            .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
         );
+        berth_server::storage::watch(&config.data_dir);
+        if let Err(e) = registry.blob_backend().check_ready().await {
+            tracing::warn!(error = %format!("{e:#}"), blob_store = %registry.blob_backend().describe(),
+                "the blob store is not reachable yet");
+        }
         let tls_files = match &config.tls {
             TlsSetting::Off => None,
             TlsSetting::Files { cert, key } => Some(tls::TlsFiles {
@@ -69,6 +80,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(
             listen = %format!("{scheme}://{}", config.listen),
             data_dir = %config.data_dir.display(),
+            blob_store = %registry.blob_backend().describe(),
+            blob_redirect = registry.blob_redirect(),
             config_file = ?config.config_file,
             login_server = %config.login_server,
             auth = !config.auth_disabled,

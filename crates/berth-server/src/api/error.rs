@@ -103,6 +103,15 @@ impl MgmtError {
 
 impl From<StoreError> for MgmtError {
     fn from(e: StoreError) -> Self {
+        if e.is_storage_full() {
+            tracing::error!(error = %format!("{e:#}"), "storage full");
+            crate::storage::note_full();
+            return Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "STORAGE_FULL",
+                crate::storage::FULL_MESSAGE,
+            );
+        }
         match e {
             StoreError::Invalid(m) => Self::new(StatusCode::BAD_REQUEST, "INVALID", m),
             StoreError::NotFound(m) => Self::not_found(m),

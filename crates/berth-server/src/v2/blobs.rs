@@ -131,6 +131,25 @@ pub(super) async fn get(
     let Some(blob) = state.registry.read_blob(repo, &digest).await? else {
         return Err(not_found(state, repo, &digest).await);
     };
+    if let BlobRead::Object(o) = &blob {
+        if state.registry.blob_redirect() {
+            // The caller passed the authorization check to get here; the
+            // store honours Range on the presigned URL itself.
+            let url = o.presigned_url().await?;
+            return Ok((
+                StatusCode::TEMPORARY_REDIRECT,
+                [
+                    (header::LOCATION, url.to_string()),
+                    (header::CONTENT_LENGTH, "0".to_string()),
+                    (
+                        header::HeaderName::from_static("docker-content-digest"),
+                        digest.to_string(),
+                    ),
+                ],
+            )
+                .into_response());
+        }
+    }
     let size = blob.size();
     let range = parse_range(
         headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
@@ -150,6 +169,7 @@ pub(super) async fn get(
     let body = match blob {
         BlobRead::File { file, .. } => file_body(file.into_std().await, start, len),
         BlobRead::Bytes(b) => Body::from(b.slice(start as usize..(start + len) as usize)),
+        BlobRead::Object(o) => Body::from_stream(o.open(start, len).await?),
     };
     let mut resp = Response::builder()
         .status(status)

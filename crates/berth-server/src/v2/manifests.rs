@@ -51,8 +51,8 @@ fn parse_lookup_reference(raw: &str) -> Result<Reference, ApiError> {
     })
 }
 
-/// The `tag` query parameters of a manifest PUT (repeatable), each checked
-/// against the tag grammar.
+/// The `tag` query parameters of a manifest PUT (repeatable; a repeated tag
+/// counts once), each checked against the tag grammar.
 fn tag_parameters(query: Option<&str>) -> Result<Vec<Tag>, ApiError> {
     let Some(query) = query.filter(|q| q.contains("tag=")) else {
         return Ok(Vec::new());
@@ -63,19 +63,20 @@ fn tag_parameters(query: Option<&str>) -> Result<Vec<Tag>, ApiError> {
             format!("unreadable query string: {e}"),
         )
     })?;
-    pairs
-        .into_iter()
-        .filter(|(k, _)| k == "tag")
-        .map(|(_, v)| {
-            v.parse::<Tag>().map_err(|_| {
-                ApiError::msg(
-                    ErrorCode::ManifestInvalid,
-                    format!("tag parameter {}", not_a_tag(&v)),
-                )
-                .detail(serde_json::json!({ "tag": v }))
-            })
-        })
-        .collect()
+    let mut tags: Vec<Tag> = Vec::new();
+    for (_, v) in pairs.into_iter().filter(|(k, _)| k == "tag") {
+        let tag = v.parse::<Tag>().map_err(|_| {
+            ApiError::msg(
+                ErrorCode::ManifestInvalid,
+                format!("tag parameter {}", not_a_tag(&v)),
+            )
+            .detail(serde_json::json!({ "tag": v }))
+        })?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
 }
 
 /// The 404 for a manifest not in `repo`; for a digest that a sparse

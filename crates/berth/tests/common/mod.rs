@@ -17,6 +17,7 @@ pub mod clock;
 pub mod docker;
 pub mod kube;
 pub mod login;
+pub mod object_servers;
 pub mod oidc;
 pub mod skopeo;
 
@@ -58,6 +59,21 @@ pub struct TestServer {
     shared_data: Option<PathBuf>,
 }
 
+/// Environment variable that puts every [`TestServer`] on a blob store:
+/// a `--blob-store` URL (`s3://bucket?endpoint=http://127.0.0.1:PORT`,
+/// `azure://container`) to which each server adds a private key prefix.
+/// The store's credentials come from the usual `AWS_*` / `AZURE_STORAGE_*`
+/// variables of the test process. See docs/deployment.md.
+pub const TEST_BLOB_STORE_ENV: &str = "BERTH_TEST_BLOB_STORE";
+
+/// `url` with a random key prefix appended to its path.
+fn with_private_prefix(url: &str) -> String {
+    let mut u = Url::parse(url).unwrap_or_else(|e| panic!("{TEST_BLOB_STORE_ENV}={url}: {e}"));
+    let path = format!("{}/t-{}", u.path().trim_end_matches('/'), random_suffix());
+    u.set_path(&path);
+    u.to_string()
+}
+
 impl TestServer {
     /// Start `berth serve` with default flags.
     pub async fn start() -> TestServer {
@@ -93,6 +109,37 @@ impl TestServer {
             starts: 0,
             shared_data: None,
         };
+        let has_store = args.iter().any(|a| a.starts_with("--blob-store"));
+        if let Some(url) = std::env::var(TEST_BLOB_STORE_ENV)
+            .ok()
+            .filter(|u| !u.is_empty() && !has_store)
+        {
+            server.extra_args.push("--blob-store".into());
+            server.extra_args.push(with_private_prefix(&url));
+        }
+        server.spawn_and_wait().await;
+        server
+    }
+
+    /// Start `berth serve` with its data in `dir` (e.g. a small tmpfs),
+    /// which the caller owns and removes.
+    pub async fn start_in(dir: &Path, args: &[&str]) -> TestServer {
+        let mut server = TestServer {
+            child: None,
+            port: 0,
+            data_dir: tempfile::Builder::new()
+                .prefix("berth-unused-")
+                .tempdir()
+                .expect("create data dir"),
+            log_dir: tempfile::Builder::new()
+                .prefix("berth-log-")
+                .tempdir()
+                .expect("create log dir"),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            extra_env: Vec::new(),
+            starts: 0,
+            shared_data: Some(dir.to_path_buf()),
+        };
         server.spawn_and_wait().await;
         server
     }
@@ -118,6 +165,14 @@ impl TestServer {
         };
         server.spawn_and_wait().await;
         server
+    }
+
+    /// Start `berth serve` on the blob store `url` (environment `env`
+    /// carries its credentials) with extra arguments.
+    pub async fn start_on_blob_store(url: &str, env: &[(&str, &str)], args: &[&str]) -> TestServer {
+        let mut all = vec!["--blob-store", url];
+        all.extend_from_slice(args);
+        Self::start_with_env(&all, env).await
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash). The port may change
