@@ -157,6 +157,26 @@ impl Client {
         self.directory(&form).await
     }
 
+    /// `POST /directory/token` for a workload identity: its client id and
+    /// an external OIDC token (e.g. a Kubernetes service-account token) as
+    /// the RFC 7523 client assertion.
+    pub async fn directory_client_assertion(
+        &self,
+        client_id: &str,
+        assertion: &str,
+    ) -> anyhow::Result<DirectoryToken> {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ];
+        self.directory(&form).await
+    }
+
     /// `POST /oauth2/exchange`: directory token → registry refresh token.
     pub async fn exchange(&self, directory_token: &str) -> anyhow::Result<String> {
         let v = self

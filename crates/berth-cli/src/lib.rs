@@ -2,7 +2,9 @@
 //! (`docker-credential-berth` / `berth credential-helper`), the management
 //! verbs over `/api/v1` (`berth user|group|sp|admin|token|scope-map|
 //! role-assignment|network-rule|registry|repository ...`), the audit logs
-//! (`berth logs login|repository|explain`) and `berth completion`.
+//! (`berth logs login|repository|explain`), Kubernetes pulls (`berth
+//! kubelet-credential-provider`, `berth pull-secret create`) and `berth
+//! completion`.
 //!
 //! The `berth` binary flattens [`Command`] into its own clap tree and calls
 //! [`run`].
@@ -12,6 +14,7 @@ pub mod commands;
 pub mod cred_helper;
 pub mod docker_config;
 pub mod explain_view;
+pub mod kube;
 pub mod login;
 pub mod mgmt;
 pub mod names;
@@ -62,6 +65,13 @@ pub enum Command {
     /// Audit events: login attempts, repository operations, and why a
     /// request was refused.
     Logs(logs::LogsArgs),
+    /// A kubelet image credential provider plugin
+    /// (credentialprovider.kubelet.k8s.io/v1): a CredentialProviderRequest
+    /// on stdin, a CredentialProviderResponse with a short-lived registry
+    /// token on stdout.
+    KubeletCredentialProvider(kube::provider::ProviderArgs),
+    /// Kubernetes image pull secrets.
+    PullSecret(kube::pull_secret::PullSecretArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
 }
@@ -122,6 +132,8 @@ fn block_on(command: Command) -> anyhow::Result<()> {
             Command::Registry(a) => registry::run(a).await,
             Command::Repository(a) => repositories::run(a).await,
             Command::Logs(a) => logs::run(a).await,
+            Command::KubeletCredentialProvider(a) => kube::provider::run(a).await,
+            Command::PullSecret(a) => kube::pull_secret::run(a).await,
             Command::Logout(_) | Command::CredentialHelper(_) | Command::Completion(_) => Ok(()),
         }
     })

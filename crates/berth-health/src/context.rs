@@ -55,6 +55,11 @@ pub struct Ctx {
     pub refresh_token: Option<String>,
     /// The access token, and the `scope` the registry granted.
     pub access: Option<(String, String)>,
+    /// With `--image`: the image to pull.
+    pub image: Option<berth_cli::kube::image::ImageRef>,
+    /// When the pull credential expires (unix seconds), and how that is
+    /// known.
+    pub pull_expiry: Option<(u64, String)>,
     /// Set when a step failed so that later steps cannot run at all, even
     /// with `--ignore-errors` (e.g. nothing to connect to).
     pub blocked: bool,

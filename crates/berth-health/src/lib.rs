@@ -5,8 +5,10 @@
 //! The steps run in the order of issue 5: local environment, config.json,
 //! DNS, TCP, TLS, the `/v2/` challenge, network rules, realm, clock skew,
 //! directory login, refresh token, access token, and with `--repository`
-//! a permission probe. Without `--ignore-errors` the run stops at the
-//! first error. Codes live in one table ([`codes::CODES`]) that also
+//! a permission probe. With `--pull-secret` or `--kubelet-provider-config`
+//! (and `--image`) it checks instead what a Kubernetes node would use to
+//! pull that image (issue 14). Without `--ignore-errors` the run stops at
+//! the first error. Codes live in one table ([`codes::CODES`]) that also
 //! generates `docs/errors.md`.
 
 #![warn(missing_docs)]
@@ -83,6 +85,34 @@ pub struct CheckHealthArgs {
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
+    /// Check a Kubernetes image pull secret instead of this machine's
+    /// login: a Secret manifest (YAML or JSON) or a bare
+    /// `.dockerconfigjson`; `-` reads stdin. Needs --image.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "image",
+        conflicts_with_all = ["kubelet_provider_config", "username", "repository", "access_token"]
+    )]
+    pub pull_secret: Option<String>,
+    /// Check the kubelet image credential providers of this
+    /// CredentialProviderConfig: run the one matching --image as kubelet
+    /// would and verify its answer. Needs --image.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "image",
+        conflicts_with_all = ["username", "repository", "access_token"]
+    )]
+    pub kubelet_provider_config: Option<PathBuf>,
+    /// Where the provider executables are (kubelet's
+    /// `--image-credential-provider-bin-dir`). Default: looked up on PATH.
+    #[arg(long, value_name = "DIR", requires = "kubelet_provider_config")]
+    pub kubelet_provider_bin_dir: Option<PathBuf>,
+    /// With --pull-secret or --kubelet-provider-config: the image a pod
+    /// pulls, `<login-server>/<repository>[:tag|@digest]`.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
 }
 
 /// Run every check and collect the findings. `progress` prints each step

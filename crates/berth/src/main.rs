@@ -41,11 +41,19 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::CheckHealth(mut args) => {
-            // Default: the registry `berth login` used last.
+            // Default: the registry of --image, else the one `berth login`
+            // used last.
             if args.login_server.is_none() {
-                args.login_server = berth_cli::session::Sessions::load()
-                    .ok()
-                    .and_then(|s| s.last_registry);
+                args.login_server = args
+                    .image
+                    .as_deref()
+                    .and_then(|i| berth_cli::kube::image::ImageRef::parse(i).ok())
+                    .map(|i| i.registry)
+                    .or_else(|| {
+                        berth_cli::session::Sessions::load()
+                            .ok()
+                            .and_then(|s| s.last_registry)
+                    });
             }
             return berth_health::run_blocking(args);
         }

@@ -78,6 +78,8 @@ pub fn check(args: &CheckHealthArgs) -> (Vec<Finding>, Option<Ctx>) {
         identity_token: None,
         refresh_token: None,
         access: None,
+        image: None,
+        pull_expiry: None,
         blocked: false,
     };
     (vec![finding], Some(ctx))

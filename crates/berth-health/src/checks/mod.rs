@@ -4,17 +4,21 @@ mod challenge;
 mod clock;
 mod config_json;
 mod connect;
+mod kubelet_provider;
 mod local_env;
 mod login;
 mod login_server;
 mod management;
 mod permissions;
+mod pull;
+mod pull_secret;
 mod realm;
 mod secret_expiry;
 mod tls;
 
 use std::time::Duration;
 
+use crate::context::Ctx;
 use crate::report::{Finding, Report, Status};
 use crate::CheckHealthArgs;
 
@@ -24,6 +28,17 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(3);
 /// login verifies an argon2id hash, which a busy server may take longer
 /// than [`STEP_TIMEOUT`] to do.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Run one step and record it; return the report when the run must stop.
+macro_rules! run_step {
+    ($r:ident, $ctx:ident, $label:expr, $call:expr) => {
+        $r.starting($label);
+        let findings = $call.await;
+        if !$r.record(findings, $ctx.blocked) {
+            return $r.report;
+        }
+    };
+}
 
 /// Collects findings and decides whether to go on.
 struct Runner {
@@ -37,6 +52,18 @@ impl Runner {
         if self.progress {
             eprintln!("checking {step}…");
         }
+    }
+
+    /// The login-server step every run starts with: the run's state, or
+    /// `None` when it must stop.
+    fn open(&mut self, args: &CheckHealthArgs) -> Option<Ctx> {
+        self.starting("login server");
+        let (findings, ctx) = login_server::check(args);
+        let blocked = ctx.is_none();
+        if !self.record(findings, blocked) {
+            return None;
+        }
+        ctx
     }
 
     /// Record a step's findings; `false` when the run must stop.
@@ -54,26 +81,19 @@ pub async fn run_all(args: &CheckHealthArgs, progress: bool) -> Report {
         ignore_errors: args.ignore_errors,
         progress,
     };
+    if args.pull_secret.is_some() || args.kubelet_provider_config.is_some() {
+        return run_kube(r, args).await;
+    }
     r.starting("local environment");
     if !r.record(local_env::check().await, false) {
         return r.report;
     }
-    r.starting("login server");
-    let (findings, ctx) = login_server::check(args);
-    let blocked = ctx.is_none();
-    if !r.record(findings, blocked) {
-        return r.report;
-    }
-    let Some(mut ctx) = ctx else {
+    let Some(mut ctx) = r.open(args) else {
         return r.report;
     };
     macro_rules! step {
         ($label:expr, $call:expr) => {
-            r.starting($label);
-            let findings = $call.await;
-            if !r.record(findings, ctx.blocked) {
-                return r.report;
-            }
+            run_step!(r, ctx, $label, $call)
         };
     }
     step!("config.json", config_json::check(&mut ctx));
@@ -90,6 +110,40 @@ pub async fn run_all(args: &CheckHealthArgs, progress: bool) -> Report {
     step!("access token", login::access(&mut ctx));
     if ctx.args.repository.is_some() {
         step!("permissions", permissions::check(&mut ctx));
+    }
+    r.report
+}
+
+/// With `--pull-secret` or `--kubelet-provider-config`: the steps a
+/// Kubernetes node's pull goes through — the credential kubelet would pick
+/// for `--image`, the connection, the registry login as the container
+/// runtime does it, the image's manifest, and (for a secret) its expiry.
+/// The workstation checks (docker tools, config.json) do not apply.
+async fn run_kube(mut r: Runner, args: &CheckHealthArgs) -> Report {
+    let Some(mut ctx) = r.open(args) else {
+        return r.report;
+    };
+    macro_rules! step {
+        ($label:expr, $call:expr) => {
+            run_step!(r, ctx, $label, $call)
+        };
+    }
+    step!("image", pull::image(&mut ctx));
+    if ctx.args.pull_secret.is_some() {
+        step!("pull secret", pull_secret::check(&mut ctx));
+    } else {
+        step!("kubelet provider", kubelet_provider::check(&mut ctx));
+    }
+    step!("DNS", connect::dns(&mut ctx));
+    step!("TCP", connect::tcp(&mut ctx));
+    step!("TLS", tls::check(&mut ctx));
+    step!("challenge", challenge::check(&mut ctx));
+    step!("realm", realm::check(&mut ctx));
+    step!("clock", clock::check(&mut ctx));
+    step!("pull login", pull::login(&mut ctx));
+    step!("manifest", pull::manifest(&mut ctx));
+    if ctx.args.pull_secret.is_some() {
+        step!("expiry", pull::expiry(&mut ctx));
     }
     r.report
 }

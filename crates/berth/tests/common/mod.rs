@@ -15,8 +15,10 @@
 
 pub mod clock;
 pub mod docker;
+pub mod kube;
 pub mod login;
 pub mod object_servers;
+pub mod oidc;
 pub mod skopeo;
 
 use std::fs::File;
