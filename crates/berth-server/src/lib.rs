@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod metrics;
+pub mod ready;
 pub mod tls;
 pub mod v2;
 
@@ -48,6 +49,7 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
         .route("/v2/", any(v2::dispatch))
         .route("/v2/{*rest}", any(v2::dispatch))
         .route("/healthz", any(|| async { "ok" }))
+        .route("/readyz", get(ready::readyz))
         .with_state(state)
         .merge(
             Router::new()

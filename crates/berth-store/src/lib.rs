@@ -3,7 +3,10 @@
 //! * [`blobs::FsBlobStore`]: content-addressed blob bytes on a filesystem,
 //!   written through upload files and committed with fsync + rename.
 //! * [`meta::MetaStore`]: repositories, blob links, manifests, tags, referrers
-//!   and upload sessions in SQL (SQLite embedded by default).
+//!   and upload sessions in SQL (SQLite embedded by default, PostgreSQL
+//!   with `--database-url`).
+//! * [`changes::ChangeHub`]: tells other replicas sharing a PostgreSQL
+//!   database which caches to empty (`LISTEN`/`NOTIFY`).
 //! * [`registry::Registry`]: the operations the HTTP layer calls, combining
 //!   the two so that every commit is atomic and every blob read is scoped to
 //!   a repository.
@@ -15,6 +18,8 @@
 
 pub mod audit;
 pub mod blobs;
+pub mod changes;
+pub mod database_url;
 pub mod direct;
 pub mod error;
 pub mod identity;
@@ -23,9 +28,12 @@ pub mod meta;
 pub mod registry;
 pub mod stream;
 
+pub use database_url::DatabaseUrl;
 pub use error::StoreError;
 pub use identity::IdentityRepo;
-pub use registry::{BlobRead, PutManifestOutcome, Registry, StoredManifest, UploadStatus};
+pub use registry::{
+    BlobRead, PutManifestOutcome, Readiness, Registry, StoredManifest, UploadStatus,
+};
 pub use stream::ByteStream;
 
 /// Milliseconds since the unix epoch.

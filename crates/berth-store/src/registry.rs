@@ -10,6 +10,7 @@ use dashmap::DashMap;
 use tokio::sync::Mutex;
 
 use crate::blobs::FsBlobStore;
+use crate::database_url::DatabaseUrl;
 use crate::error::StoreError;
 use crate::meta::{MetaStore, PutManifestError};
 use crate::stream::{hash_prefix, write_hashed, ByteStream};
@@ -81,6 +82,23 @@ struct HashState {
     offset: u64,
 }
 
+/// The outcome of [`Registry::check_ready`]: each check, `Err` with why it
+/// failed.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    /// The metadata database answered `SELECT 1`.
+    pub database: Result<(), String>,
+    /// The blob store accepted a write.
+    pub blob_store: Result<(), String>,
+}
+
+impl Readiness {
+    /// Whether every check passed.
+    pub fn is_ready(&self) -> bool {
+        self.database.is_ok() && self.blob_store.is_ok()
+    }
+}
+
 /// The registry's storage.
 pub struct Registry {
     blobs: FsBlobStore,
@@ -95,9 +113,21 @@ fn oci(code: ErrorCode, msg: impl Into<String>) -> StoreError {
 impl Registry {
     /// Open the embedded store (filesystem blobs + SQLite) under `data_dir`.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, None).await
+    }
+
+    /// Open the store: blobs under `data_dir`, metadata in PostgreSQL at
+    /// `database` when given, else in SQLite at `<data_dir>/meta.db`.
+    pub async fn open_with(
+        data_dir: &Path,
+        database: Option<&DatabaseUrl>,
+    ) -> Result<Self, StoreError> {
         tokio::fs::create_dir_all(data_dir).await?;
         let blobs = FsBlobStore::open(data_dir).await?;
-        let meta = MetaStore::open_sqlite(&data_dir.join("meta.db")).await?;
+        let meta = match database {
+            Some(url) => MetaStore::open_postgres(url).await?,
+            None => MetaStore::open_sqlite(&data_dir.join("meta.db")).await?,
+        };
         Ok(Registry {
             blobs,
             meta,
@@ -108,6 +138,18 @@ impl Registry {
     /// The metadata store.
     pub fn meta(&self) -> &MetaStore {
         &self.meta
+    }
+
+    /// Whether this replica can serve: the metadata database answers a
+    /// cheap query and the blob store accepts writes. Each failed check is
+    /// named in the answer (`database`, `blob_store`).
+    pub async fn check_ready(&self) -> Readiness {
+        let database = self.meta.ping().await.map_err(|e| e.to_string());
+        let blob_store = self.blobs.check_writable().await.map_err(|e| e.to_string());
+        Readiness {
+            database,
+            blob_store,
+        }
     }
 
     /// Close the database connections.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use berth_store::DatabaseUrl;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
@@ -98,6 +99,38 @@ pub struct ServeArgs {
     /// `buffered` (through the page cache).
     #[arg(long, value_enum, env = "BERTH_UPLOAD_IO")]
     pub upload_io: Option<UploadIo>,
+    /// Keep metadata (repositories, manifests, identities, audit events) in
+    /// PostgreSQL instead of SQLite in the data directory, e.g.
+    /// `postgres://berth@db:5432/berth`; several replicas may share it.
+    /// Pass a password through the environment or berth.toml, not the
+    /// command line: it is never printed.
+    #[arg(
+        long,
+        env = "BERTH_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<Unprinted>,
+}
+
+/// A flag value that `Debug` does not show (the database URL may carry a
+/// password). Parsing never fails, so clap never echoes it in an error;
+/// [`DatabaseUrl::parse`] checks it with redacted messages.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Unprinted(pub String);
+
+impl std::fmt::Debug for Unprinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unprinted(***)")
+    }
+}
+
+impl std::str::FromStr for Unprinted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Unprinted(s.to_string()))
+    }
 }
 
 /// The `berth.toml` file (every key optional).
@@ -129,6 +162,8 @@ pub struct FileConfig {
     pub audit_log: Option<String>,
     /// Upload write mode.
     pub upload_io: Option<UploadIo>,
+    /// PostgreSQL URL for metadata.
+    pub database_url: Option<Unprinted>,
 }
 
 /// `[tls]` in `berth.toml`.
@@ -188,6 +223,8 @@ pub struct ServeConfig {
     pub audit_log: Option<String>,
     /// Upload write mode.
     pub upload_io: UploadIo,
+    /// PostgreSQL for metadata (`None`: SQLite in the data directory).
+    pub database_url: Option<DatabaseUrl>,
 }
 
 /// Default audit retention, days.
@@ -280,7 +317,14 @@ impl ServeArgs {
                 "audit retention must be 1 to {MAX_AUDIT_RETENTION_DAYS} days, got {audit_retention_days}"
             );
         }
+        let database_url = self
+            .database_url
+            .or(file.database_url)
+            .filter(|u| !u.0.trim().is_empty())
+            .map(|u| DatabaseUrl::parse(&u.0).map_err(|e| anyhow::anyhow!(e)))
+            .transpose()?;
         Ok(ServeConfig {
+            database_url,
             upload_io: self
                 .upload_io
                 .or(file.upload_io)
@@ -374,5 +418,38 @@ mod tests {
         let c = args.resolve().expect("resolve");
         assert_eq!(c.audit_retention_days, 7);
         assert_eq!(c.audit_log.as_deref(), Some("-"));
+    }
+
+    #[test]
+    fn database_url_from_flag_or_file_never_printed() {
+        let c = ServeArgs::default().resolve().expect("defaults");
+        assert!(c.database_url.is_none(), "SQLite unless asked");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.toml");
+        std::fs::write(&path, "database_url = \"postgres://b:file-pw@db/berth\"\n").expect("write");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = args.resolve().expect("resolve");
+        let url = c.database_url.as_ref().expect("from the file");
+        assert_eq!(url.expose(), "postgres://b:file-pw@db/berth");
+        assert!(!format!("{c:?}").contains("file-pw"));
+        let args = ServeArgs {
+            config: Some(path),
+            database_url: Some(Unprinted("postgres://b:flag-pw@db2/berth".into())),
+            ..Default::default()
+        };
+        let c = args.resolve().expect("resolve");
+        assert_eq!(
+            c.database_url.expect("flag").to_string(),
+            "postgres://b:***@db2/berth"
+        );
+        let args = ServeArgs {
+            database_url: Some(Unprinted("sqlite://x:pw-in-url@y".into())),
+            ..Default::default()
+        };
+        let err = args.resolve().expect_err("only postgres").to_string();
+        assert!(!err.contains("pw-in-url"), "{err}");
     }
 }

@@ -30,9 +30,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let registry = Arc::new(
-            Registry::open(&config.data_dir)
+            Registry::open_with(&config.data_dir, config.database_url.as_ref())
                 .await
-                .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
+                .with_context(|| match &config.database_url {
+                    // The URL prints with its password replaced by ***.
+                    Some(url) => format!(
+                        "opening data directory {} with metadata in {url}",
+                        config.data_dir.display()
+                    ),
+                    None => format!("opening data directory {}", config.data_dir.display()),
+                })?,
         );
         let tls_files = match &config.tls {
             TlsSetting::Off => None,
@@ -53,7 +60,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!("authentication is DISABLED: every request is allowed");
             None
         } else {
-            Some(Arc::new(open_auth(&config, &registry).await?))
+            let auth = Arc::new(open_auth(&config, &registry).await?);
+            auth.follow_other_replicas();
+            Some(auth)
         };
         let gate: Arc<dyn berth_server::AccessGate> = match &auth {
             Some(a) => a.clone(),
@@ -68,6 +77,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(
             listen = %format!("{scheme}://{}", config.listen),
             data_dir = %config.data_dir.display(),
+            database = %config
+                .database_url
+                .as_ref()
+                .map_or_else(|| "sqlite (meta.db in the data directory)".to_string(), |u| u.to_string()),
             config_file = ?config.config_file,
             login_server = %config.login_server,
             auth = !config.auth_disabled,

@@ -15,6 +15,7 @@
 
 pub mod clock;
 pub mod login;
+pub mod replicas;
 pub mod skopeo;
 
 use std::fs::File;
@@ -22,6 +23,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -46,7 +48,11 @@ pub fn berth_bin() -> &'static str {
 pub struct TestServer {
     child: Option<Child>,
     port: u16,
-    data_dir: tempfile::TempDir,
+    /// Shared by the replicas of a [`replicas::PgPair`].
+    data_dir: Arc<tempfile::TempDir>,
+    /// PostgreSQL for metadata (given through `BERTH_DATABASE_URL`, never
+    /// on the command line).
+    database_url: Option<String>,
     log_dir: tempfile::TempDir,
     extra_args: Vec<String>,
     extra_env: Vec<(String, String)>,
@@ -67,18 +73,63 @@ impl TestServer {
     /// Start `berth serve` with extra arguments and environment variables
     /// (e.g. the test-only `BERTH_TEST_CLOCK_FILE`).
     pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
-        let data_dir = tempfile::Builder::new()
-            .prefix("berth-data-")
-            .tempdir()
-            .expect("create data dir");
+        Self::start_full(args, env, None, None).await
+    }
+
+    /// Start `berth serve` with its metadata in PostgreSQL at
+    /// `database_url`; with `share_data_dir`, on that server's data
+    /// directory (filesystem blobs on a shared disk, as replicas).
+    pub async fn start_on_postgres(
+        database_url: &str,
+        share_data_dir: Option<&TestServer>,
+        args: &[&str],
+    ) -> TestServer {
+        Self::start_full(
+            args,
+            &[],
+            Some(database_url.to_string()),
+            share_data_dir.map(|s| s.data_dir.clone()),
+        )
+        .await
+    }
+
+    /// Start `berth serve` with everything configurable.
+    pub async fn start_full(
+        args: &[&str],
+        env: &[(&str, &str)],
+        database_url: Option<String>,
+        data_dir: Option<Arc<tempfile::TempDir>>,
+    ) -> TestServer {
+        let mut server = Self::prepare(args, env, database_url, data_dir);
+        server.spawn_and_wait().await;
+        server
+    }
+
+    /// A server configured but not started yet (see
+    /// [`TestServer::spawn_and_wait`]), so tests can start several at once.
+    pub fn prepare(
+        args: &[&str],
+        env: &[(&str, &str)],
+        database_url: Option<String>,
+        data_dir: Option<Arc<tempfile::TempDir>>,
+    ) -> TestServer {
+        let data_dir = data_dir.unwrap_or_else(|| {
+            Arc::new(
+                tempfile::Builder::new()
+                    .prefix("berth-data-")
+                    .tempdir()
+                    .expect("create data dir"),
+            )
+        });
         let log_dir = tempfile::Builder::new()
             .prefix("berth-log-")
             .tempdir()
             .expect("create log dir");
-        let mut server = TestServer {
+        TestServer {
             child: None,
             port: 0,
             data_dir,
+            database_url,
             log_dir,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             extra_env: env
@@ -86,9 +137,7 @@ impl TestServer {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             starts: 0,
-        };
-        server.spawn_and_wait().await;
-        server
+        }
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash). The port may change
@@ -100,6 +149,21 @@ impl TestServer {
     /// `127.0.0.1:PORT`, the registry host as CLI clients spell it.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The data directory, to start another replica on it.
+    pub fn shared_data_dir(&self) -> Arc<tempfile::TempDir> {
+        self.data_dir.clone()
+    }
+
+    /// The PostgreSQL URL the server keeps its metadata in, if any.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// The data directory the server was started with.
@@ -248,7 +312,9 @@ impl TestServer {
         out
     }
 
-    async fn spawn_and_wait(&mut self) {
+    /// Spawn the process and wait until it answers (retrying on a new
+    /// port when the chosen one was taken meanwhile).
+    pub async fn spawn_and_wait(&mut self) {
         let mut last_failure = String::new();
         for _attempt in 0..5 {
             self.starts += 1;
@@ -274,6 +340,9 @@ impl TestServer {
                 cmd.env("RUST_LOG", "info");
             }
             cmd.env("BERTH_BOOTSTRAP_PASSWORD", OWNER_PASSWORD);
+            if let Some(url) = &self.database_url {
+                cmd.env("BERTH_DATABASE_URL", url);
+            }
             cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)));
             let child = cmd.spawn().expect("spawn berth serve");
             self.child = Some(child);
