@@ -7,10 +7,13 @@
 //! repository's entries at once, and a read that raced such a write is not
 //! cached (the generation check in [`ManifestCache::insert`]). So within one
 //! process a read never sees a manifest or tag older than the last
-//! acknowledged write. On PostgreSQL every replica also hears every other
-//! replica's writes (`NOTIFY` on [`crate::changes::MANIFESTS_CHANNEL`],
-//! sent at commit) and invalidates the same way; if that news could not
-//! arrive, an entry is still never older than [`TTL`].
+//! acknowledged write. On PostgreSQL (replicas) only lookups by digest are
+//! cached — tags are read from the database every time, so a tag moved
+//! through one replica is served by every other on the very next request —
+//! and every replica hears every other replica's writes (`NOTIFY` on
+//! [`crate::changes::MANIFESTS_CHANNEL`], sent at commit) and invalidates
+//! the same way, so a deleted manifest disappears everywhere as soon as
+//! that arrives, and in any case within [`TTL`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -345,6 +345,21 @@ impl MetaStore {
         lookup: Lookup<'_>,
         sql: &str,
     ) -> Result<Option<ManifestRow>, StoreError> {
+        // Replicas: a tag may have moved through another replica a moment
+        // ago, and its NOTIFY may still be on the way; so on PostgreSQL tags
+        // are always read from the database (the very next request on any
+        // replica sees a push). Content by digest never changes; only its
+        // deletion travels by NOTIFY (and the cache's TTL bounds it).
+        let cacheable = self.backend == Backend::Sqlite || matches!(lookup, Lookup::Digest(_));
+        if !cacheable {
+            let (Lookup::Tag(key) | Lookup::Digest(key)) = lookup;
+            return Ok(sqlx::query(sql)
+                .bind(repository)
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?
+                .map(manifest_row));
+        }
         if let Some(row) = self.manifests.get(repository, lookup) {
             return Ok(Some(row));
         }

@@ -8,6 +8,10 @@ use berth_testpg::PgServer;
 
 use super::TestServer;
 
+/// The login server every replica is started with (the name clients would
+/// use for the load balancer; tokens are issued for it).
+pub const LOGIN_SERVER: &str = "registry.replicas.test";
+
 /// Two replicas, `a` and `b`, on one database. Fields drop in order: the
 /// replicas stop before PostgreSQL does.
 pub struct PgPair {
@@ -28,11 +32,15 @@ impl PgPair {
     }
 
     /// Like [`PgPair::start`], with extra `berth serve` arguments for both.
+    /// Both name the registry [`LOGIN_SERVER`], as replicas behind one
+    /// load balancer do, so each accepts the other's tokens.
     pub async fn start_with(args: &[&str]) -> PgPair {
         let pg = PgServer::start();
         let url = pg.create_database();
-        let a = TestServer::start_on_postgres(&url, None, args).await;
-        let b = TestServer::start_on_postgres(&url, Some(&a), args).await;
+        let mut all = vec!["--login-server", LOGIN_SERVER];
+        all.extend_from_slice(args);
+        let a = TestServer::start_on_postgres(&url, None, &all).await;
+        let b = TestServer::start_on_postgres(&url, Some(&a), &all).await;
         PgPair { a, b, url, pg }
     }
 
