@@ -10,6 +10,9 @@
 //! * [`registry::Registry`]: the operations the HTTP layer calls, combining
 //!   the two so that every commit is atomic and every blob read is scoped to
 //!   a repository.
+//! * [`validation::ManifestValidation`]: which references a pushed manifest
+//!   needs in its repository (strict, or sparse for partial mirrors), with
+//!   [`sparse`] remembering what a sparse manifest was accepted without.
 //! * [`audit::AuditStore`]: login and repository audit events and the
 //!   explain records of refusals, with retention pruning.
 //! * [`identity::IdentityRepo`]: identities, credentials, scope maps, role
@@ -25,8 +28,11 @@ pub mod error;
 pub mod identity;
 pub mod manifest_cache;
 pub mod meta;
+pub mod mount;
 pub mod registry;
+pub mod sparse;
 pub mod stream;
+pub mod validation;
 
 pub use database_url::DatabaseUrl;
 pub use error::StoreError;
@@ -35,6 +41,7 @@ pub use registry::{
     BlobRead, PutManifestOutcome, Readiness, Registry, StoredManifest, UploadStatus,
 };
 pub use stream::ByteStream;
+pub use validation::ManifestValidation;
 
 /// Milliseconds since the unix epoch.
 pub fn now_ms() -> i64 {

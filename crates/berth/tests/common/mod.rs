@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod clock;
+pub mod docker;
 pub mod login;
 pub mod replicas;
 pub mod skopeo;
@@ -138,6 +139,24 @@ impl TestServer {
                 .collect(),
             starts: 0,
         }
+    }
+
+    /// Start a second `berth serve` with `other`'s flags, environment,
+    /// database and data directory (replicas).
+    pub async fn start_replica_of(other: &TestServer) -> TestServer {
+        let args: Vec<&str> = other.extra_args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = other
+            .extra_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Self::start_full(
+            &args,
+            &env,
+            other.database_url.clone(),
+            Some(other.data_dir.clone()),
+        )
+        .await
     }
 
     /// `http://127.0.0.1:PORT` (no trailing slash). The port may change
