@@ -106,7 +106,7 @@ async fn image(
 
 async fn put(meta: &MetaStore, repo: &str, d: &Digest, bytes: &[u8], tag: Option<&str>) {
     let info = parse_manifest(Some(IMAGE), bytes).expect("valid manifest");
-    meta.put_manifest(repo, d, &info, bytes, tag)
+    meta.put_manifest(repo, d, &info, bytes, tag.as_slice())
         .await
         .expect("put manifest");
 }
@@ -169,7 +169,7 @@ async fn manifests_tags_and_referrers(meta: &MetaStore) {
     let mb = serde_json::to_vec(&missing).unwrap();
     let info = parse_manifest(Some(IMAGE), &mb).unwrap();
     assert!(meta
-        .put_manifest(repo, &digest(&mb), &info, &mb, Some("bad"))
+        .put_manifest(repo, &digest(&mb), &info, &mb, &["bad"])
         .await
         .is_err());
     assert!(meta.manifest_by_tag(repo, "bad").await.unwrap().is_none());
