@@ -19,6 +19,22 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # tests start their own servers, so stop it if it is running.
   as_root systemctl stop docker-registry >/dev/null 2>&1 || true
 fi
+# PostgreSQL (pg helper): berth-testpg starts private servers from Debian's
+# binaries (/usr/lib/postgresql/*/bin) on loopback ports. Debian's own
+# cluster is not wanted: do not create it, and stop any that is running.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "==> installing postgresql (apt)"
+  as_root mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" |
+    as_root tee /etc/postgresql-common/createcluster.d/berth-tests.conf >/dev/null
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+fi
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_lsclusters -h 2>/dev/null | while read -r ver name _port status _rest; do
+    if [ "$status" = online ]; then as_root pg_ctlcluster "$ver" "$name" stop || true; fi
+  done
+fi
 # Real container clients for interop_docker.rs / interop_podman.rs (issue
 # 13): Debian's Docker engine (the tests start private dockerd instances
 # and stop them by PID; the packaged service stays stopped), podman, and

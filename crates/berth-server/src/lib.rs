@@ -10,6 +10,7 @@ pub mod body_limit;
 pub mod conn;
 pub mod error;
 pub mod metrics;
+pub mod ready;
 pub mod storage;
 pub mod tls;
 pub mod v2;
@@ -53,6 +54,7 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
         .route("/v2/", any(v2::dispatch))
         .route("/v2/{*rest}", any(v2::dispatch))
         .route("/healthz", any(storage::healthz))
+        .route("/readyz", get(ready::readyz))
         .with_state(state)
         .merge(
             Router::new()

@@ -147,6 +147,8 @@ pub fn route_class(path: &str) -> &'static str {
         "metrics"
     } else if path == "/healthz" {
         "healthz"
+    } else if path == "/readyz" {
+        "readyz"
     } else {
         "other"
     }

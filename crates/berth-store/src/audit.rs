@@ -624,12 +624,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn insert_query_paginate_prune() {
+    async fn insert_query_paginate_prune_sqlite() {
         let dir = tempfile::tempdir().expect("tempdir");
         let meta = MetaStore::open_sqlite(&dir.path().join("m.db"))
             .await
             .expect("open");
-        let store = AuditStore::new(&meta);
+        insert_query_paginate_prune(&meta).await;
+    }
+
+    #[tokio::test]
+    async fn insert_query_paginate_prune_postgres() {
+        let pg = berth_testpg::PgServer::start();
+        let url = crate::DatabaseUrl::parse(&pg.create_database()).expect("url");
+        let meta = MetaStore::open_postgres(&url).await.expect("open");
+        insert_query_paginate_prune(&meta).await;
+    }
+
+    async fn insert_query_paginate_prune(meta: &MetaStore) {
+        let store = AuditStore::new(meta);
         let events: Vec<AuditEvent> = (1..=5)
             .map(|i| login(i * 1000, if i % 2 == 0 { "Bob" } else { "amy" }, 401))
             .chain([login(6000, "amy", 200)])
@@ -687,12 +699,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn delete_matches_both_deletions() {
+    async fn delete_matches_both_deletions_sqlite() {
         let dir = tempfile::tempdir().expect("tempdir");
         let meta = MetaStore::open_sqlite(&dir.path().join("m.db"))
             .await
             .expect("open");
-        let store = AuditStore::new(&meta);
+        delete_matches_both_deletions(&meta).await;
+    }
+
+    #[tokio::test]
+    async fn delete_matches_both_deletions_postgres() {
+        let pg = berth_testpg::PgServer::start();
+        let url = crate::DatabaseUrl::parse(&pg.create_database()).expect("url");
+        let meta = MetaStore::open_postgres(&url).await.expect("open");
+        delete_matches_both_deletions(&meta).await;
+    }
+
+    async fn delete_matches_both_deletions(meta: &MetaStore) {
+        let store = AuditStore::new(meta);
         let ops = ["push", "delete_manifest", "untag", "delete_repository"];
         let events: Vec<AuditEvent> = ops
             .iter()

@@ -90,13 +90,12 @@ impl BlobBackend {
         }
     }
 
-    /// A cheap check that the backend is reachable (the readiness probe).
+    /// A cheap check that the backend is reachable (the readiness probe):
+    /// a probe file written and removed on the filesystem, one HEAD on
+    /// object storage.
     pub async fn check_ready(&self) -> Result<(), StoreError> {
         match self {
-            BlobBackend::Filesystem(fs) => {
-                tokio::fs::metadata(fs.blobs_dir()).await?;
-                Ok(())
-            }
+            BlobBackend::Filesystem(fs) => fs.check_writable().await,
             BlobBackend::ObjectStorage(os) => os.check_ready().await,
         }
     }

@@ -142,6 +142,21 @@ impl FsBlobStore {
         Ok(tokio::fs::File::open(self.blob_path(digest)).await?)
     }
 
+    /// Whether the store accepts writes: a probe file is created, synced
+    /// and removed in the uploads folder.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let probe = self
+            .uploads_dir()
+            .join(format!(".ready-{}", uuid::Uuid::new_v4()));
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            let result = std::fs::File::create(&probe).and_then(|f| f.sync_all());
+            let _ = std::fs::remove_file(&probe);
+            result.map_err(|e| anyhow::anyhow!("blob directory is not writable: {e}").into())
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("readiness probe task failed: {e}"))?
+    }
+
     /// Whether committed bytes exist for `digest`.
     pub async fn has_blob(&self, digest: &Digest) -> bool {
         tokio::fs::metadata(self.blob_path(digest)).await.is_ok()

@@ -6,7 +6,10 @@
 //!   [`object::ObjectBlobStore`] (S3 or Azure Blob, uploads resumable by
 //!   any replica from their database row).
 //! * [`meta::MetaStore`]: repositories, blob links, manifests, tags, referrers
-//!   and upload sessions in SQL (SQLite embedded by default).
+//!   and upload sessions in SQL (SQLite embedded by default, PostgreSQL
+//!   with `--database-url`).
+//! * [`changes::ChangeHub`]: tells other replicas sharing a PostgreSQL
+//!   database which caches to empty (`LISTEN`/`NOTIFY`).
 //! * [`registry::Registry`]: the operations the HTTP layer calls, combining
 //!   the two so that every commit is atomic and every blob read is scoped to
 //!   a repository.
@@ -22,6 +25,8 @@
 pub mod audit;
 pub mod backend;
 pub mod blobs;
+pub mod changes;
+pub mod database_url;
 pub mod direct;
 pub mod error;
 pub mod identity;
@@ -36,11 +41,13 @@ pub mod stream;
 pub mod validation;
 
 pub use backend::BlobBackend;
+pub use database_url::DatabaseUrl;
 pub use error::StoreError;
 pub use identity::IdentityRepo;
 pub use object::location::BlobStoreLocation;
 pub use registry::{
-    BlobRead, PutManifestOutcome, Registry, RegistryOptions, StoredManifest, UploadStatus,
+    BlobRead, PutManifestOutcome, Readiness, Registry, RegistryOptions, StoredManifest,
+    UploadStatus,
 };
 pub use stream::ByteStream;
 pub use validation::ManifestValidation;

@@ -7,8 +7,13 @@
 //! repository's entries at once, and a read that raced such a write is not
 //! cached (the generation check in [`ManifestCache::insert`]). So within one
 //! process a read never sees a manifest or tag older than the last
-//! acknowledged write. Another process sharing the database (a replica)
-//! sees this process's change within [`TTL`].
+//! acknowledged write. On PostgreSQL (replicas) only lookups by digest are
+//! cached — tags are read from the database every time, so a tag moved
+//! through one replica is served by every other on the very next request —
+//! and every replica hears every other replica's writes (`NOTIFY` on
+//! [`crate::changes::MANIFESTS_CHANNEL`], sent at commit) and invalidates
+//! the same way, so a deleted manifest disappears everywhere as soon as
+//! that arrives, and in any case within [`TTL`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -161,6 +166,18 @@ impl ManifestCache {
             g.entries -= m.entries().count();
             g.bytes -= m.entries().map(|e| entry_size(&e.row)).sum::<usize>();
         }
+    }
+}
+
+impl ManifestCache {
+    /// Forget everything (notifications from other replicas may have been
+    /// missed).
+    pub fn clear(&self) {
+        let mut g = self.lock();
+        g.generation = g.generation.wrapping_add(1);
+        g.repos.clear();
+        g.entries = 0;
+        g.bytes = 0;
     }
 }
 

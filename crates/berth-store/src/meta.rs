@@ -5,7 +5,11 @@
 //! `RETURNING`) through sqlx's `Any` driver so that the PostgreSQL backend
 //! can share them. SQLite runs in WAL mode with `synchronous=FULL`; writes go
 //! through a single connection so that transactions never fail on a busy
-//! database within one process, reads through a small pool.
+//! database within one process, reads through a small pool. On PostgreSQL
+//! (`--database-url`) one pool serves both, migrations take PostgreSQL's
+//! advisory lock so replicas starting together run them once, and every
+//! manifest/tag write announces itself to the other replicas
+//! ([`crate::changes`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +18,8 @@ use berth_core::{Descriptor, Digest, ManifestInfo};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+use crate::changes::ChangeHub;
+use crate::database_url::DatabaseUrl;
 use crate::error::StoreError;
 use crate::manifest_cache::{Lookup, ManifestCache};
 use crate::now_ms;
@@ -21,6 +27,19 @@ use crate::object::upload::ObjectUploadState;
 use crate::resume_hash::ResumableHasher;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Connections to PostgreSQL per replica.
+const POSTGRES_POOL_SIZE: u32 = 16;
+
+/// The database engine behind a [`MetaStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in the data directory (one process).
+    Sqlite,
+    /// PostgreSQL, possibly shared by several replicas.
+    Postgres,
+}
 
 /// A manifest row as stored.
 #[derive(Debug, Clone)]
@@ -83,6 +102,9 @@ pub struct MetaStore {
     read: AnyPool,
     write: AnyPool,
     manifests: Arc<ManifestCache>,
+    backend: Backend,
+    changes: Arc<ChangeHub>,
+    listener: Option<Arc<tokio::task::JoinHandle<()>>>,
 }
 
 impl MetaStore {
@@ -109,7 +131,71 @@ impl MetaStore {
             read,
             write,
             manifests: Arc::default(),
+            backend: Backend::Sqlite,
+            changes: Arc::new(ChangeHub::local()),
+            listener: None,
         })
+    }
+
+    /// Connect to PostgreSQL at `url`, run the migrations (under
+    /// PostgreSQL's advisory lock, so replicas starting at once run them
+    /// once) and start listening for other replicas' changes. Errors never
+    /// contain the URL's password.
+    pub async fn open_postgres(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(POSTGRES_POOL_SIZE)
+            .min_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url.expose())
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting to {url}: {}", url.scrub(&e.to_string())))?;
+        POSTGRES_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating {url}: {}", url.scrub(&e.to_string())))?;
+        let manifests: Arc<ManifestCache> = Arc::default();
+        let changes = Arc::new(ChangeHub::shared(pool.clone()));
+        let listener = crate::changes::listen(url, changes.clone(), manifests.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("listening for changes on {url}: {e}"))?;
+        Ok(MetaStore {
+            read: pool.clone(),
+            write: pool,
+            manifests,
+            backend: Backend::Postgres,
+            changes,
+            listener: Some(Arc::new(listener)),
+        })
+    }
+
+    /// The database engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where changes are announced to (and heard from) other replicas.
+    pub fn changes(&self) -> &Arc<ChangeHub> {
+        &self.changes
+    }
+
+    /// A cheap query, for the readiness check.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").fetch_one(&self.read).await?;
+        Ok(())
+    }
+
+    /// Invalidate `repository`'s cached manifests here and, on PostgreSQL,
+    /// on every replica when `tx` commits.
+    async fn announce_manifests(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        repository: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            crate::changes::notify_manifests_in(tx, repository).await?;
+        }
+        Ok(())
     }
 
     /// The pool for reads.
@@ -125,6 +211,9 @@ impl MetaStore {
 
     /// Close all connections.
     pub async fn close(&self) {
+        if let Some(l) = &self.listener {
+            l.abort();
+        }
         self.read.close().await;
         self.write.close().await;
     }
@@ -289,6 +378,21 @@ impl MetaStore {
         lookup: Lookup<'_>,
         sql: &str,
     ) -> Result<Option<ManifestRow>, StoreError> {
+        // Replicas: a tag may have moved through another replica a moment
+        // ago, and its NOTIFY may still be on the way; so on PostgreSQL tags
+        // are always read from the database (the very next request on any
+        // replica sees a push). Content by digest never changes; only its
+        // deletion travels by NOTIFY (and the cache's TTL bounds it).
+        let cacheable = self.backend == Backend::Sqlite || matches!(lookup, Lookup::Digest(_));
+        if !cacheable {
+            let (Lookup::Tag(key) | Lookup::Digest(key)) = lookup;
+            return Ok(sqlx::query(sql)
+                .bind(repository)
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?
+                .map(manifest_row));
+        }
         if let Some(row) = self.manifests.get(repository, lookup) {
             return Ok(Some(row));
         }
@@ -375,6 +479,7 @@ impl MetaStore {
             .execute(&mut *tx)
             .await?;
         }
+        self.announce_manifests(&mut tx, repository).await?;
         tx.commit().await?;
         self.manifests.invalidate(repository);
         Ok(())
@@ -405,6 +510,7 @@ impl MetaStore {
             .bind(digest.to_string())
             .execute(&mut *tx)
             .await?;
+        self.announce_manifests(&mut tx, repository).await?;
         tx.commit().await?;
         self.manifests.invalidate(repository);
         Ok(res.rows_affected() > 0)
@@ -420,6 +526,13 @@ impl MetaStore {
         .bind(repository)
         .execute(&self.write)
         .await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::changes::MANIFESTS_CHANNEL)
+                .bind(repository)
+                .execute(&self.write)
+                .await?;
+        }
         self.manifests.invalidate(repository);
         Ok(res.rows_affected() > 0)
     }
@@ -705,6 +818,7 @@ impl MetaStore {
             .bind(repo_id)
             .execute(&mut *tx)
             .await?;
+        self.announce_manifests(&mut tx, repository).await?;
         tx.commit().await?;
         self.manifests.invalidate(repository);
         Ok(true)

@@ -12,6 +12,7 @@ use dashmap::DashMap;
 use tokio::sync::Mutex;
 
 use crate::backend::BlobBackend;
+use crate::database_url::DatabaseUrl;
 use crate::error::StoreError;
 use crate::meta::{MetaStore, PutManifestError};
 use crate::object::location::BlobStoreLocation;
@@ -97,6 +98,26 @@ pub struct RegistryOptions {
     /// Answer blob GETs on object storage with a redirect to a presigned
     /// URL (`--blob-redirect`).
     pub blob_redirect: bool,
+    /// Metadata in PostgreSQL (`--database-url`); `None`: SQLite at
+    /// `<data-dir>/meta.db`.
+    pub database: Option<DatabaseUrl>,
+}
+
+/// The outcome of [`Registry::check_ready`]: each check, `Err` with why it
+/// failed.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    /// The metadata database answered `SELECT 1`.
+    pub database: Result<(), String>,
+    /// The blob store accepted a write.
+    pub blob_store: Result<(), String>,
+}
+
+impl Readiness {
+    /// Whether every check passed.
+    pub fn is_ready(&self) -> bool {
+        self.database.is_ok() && self.blob_store.is_ok()
+    }
 }
 
 /// The registry's storage.
@@ -117,22 +138,35 @@ impl Registry {
         Self::open_with(data_dir, RegistryOptions::default()).await
     }
 
-    /// Open the store under `data_dir` with blobs where `options` says.
+    /// Open the store under `data_dir` with blobs and metadata where
+    /// `options` says.
     pub async fn open_with(data_dir: &Path, options: RegistryOptions) -> Result<Self, StoreError> {
         tokio::fs::create_dir_all(data_dir).await?;
         let blobs = BlobBackend::open(data_dir, options.blob_store.as_ref()).await?;
-        Self::open_with_backend(data_dir, blobs, options.blob_redirect).await
+        Self::open_with_backend(
+            data_dir,
+            blobs,
+            options.blob_redirect,
+            options.database.as_ref(),
+        )
+        .await
     }
 
     /// Open the store under `data_dir` with an already opened blob backend
-    /// (the backend test suite opens several in one process).
+    /// (the backend test suite opens several in one process); metadata in
+    /// PostgreSQL at `database` when given, else in SQLite at
+    /// `<data_dir>/meta.db`.
     pub async fn open_with_backend(
         data_dir: &Path,
         blobs: BlobBackend,
         blob_redirect: bool,
+        database: Option<&DatabaseUrl>,
     ) -> Result<Self, StoreError> {
         tokio::fs::create_dir_all(data_dir).await?;
-        let meta = MetaStore::open_sqlite(&data_dir.join("meta.db")).await?;
+        let meta = match database {
+            Some(url) => MetaStore::open_postgres(url).await?,
+            None => MetaStore::open_sqlite(&data_dir.join("meta.db")).await?,
+        };
         Ok(Registry {
             blobs,
             meta,
@@ -152,16 +186,21 @@ impl Registry {
         self.blob_redirect && matches!(self.blobs, BlobBackend::ObjectStorage(_))
     }
 
-    /// Readiness: the metadata database answers and the blob store is
-    /// reachable.
-    pub async fn check_ready(&self) -> Result<(), StoreError> {
-        self.meta.upload("readyz").await?;
-        self.blobs.check_ready().await
-    }
-
     /// The metadata store.
     pub fn meta(&self) -> &MetaStore {
         &self.meta
+    }
+
+    /// Whether this replica can serve: the metadata database answers a
+    /// cheap query and the blob store accepts writes. Each failed check is
+    /// named in the answer (`database`, `blob_store`).
+    pub async fn check_ready(&self) -> Readiness {
+        let database = self.meta.ping().await.map_err(|e| e.to_string());
+        let blob_store = self.blobs.check_ready().await.map_err(|e| e.to_string());
+        Readiness {
+            database,
+            blob_store,
+        }
     }
 
     /// Close the database connections.

@@ -1,4 +1,5 @@
-//! Identity persistence against a temporary SQLite database.
+//! Identity persistence, against a temporary SQLite database and a fresh
+//! database on a private PostgreSQL server alike.
 
 use std::sync::Arc;
 
@@ -11,30 +12,88 @@ use berth_auth::scope_map::{ScopeMap, SYSTEM_PULL, SYSTEM_PUSH, SYSTEM_SCOPE_MAP
 use berth_auth::{AuthenticateError, ManualClock};
 use berth_store::identity::{normalize_network_rule, NetworkAction, RegistryConfig};
 use berth_store::meta::MetaStore;
-use berth_store::{IdentityRepo, StoreError};
+use berth_store::{DatabaseUrl, IdentityRepo, StoreError};
+use berth_testpg::PgServer;
 use uuid::Uuid;
 
 const T0: u64 = 1_700_000_000;
 const REGISTRY: &str = "myregistry";
 
+/// Where a test's database lives: SQLite in a temp dir, or a fresh
+/// database on a private PostgreSQL server.
+enum Place {
+    Sqlite(tempfile::TempDir),
+    /// The server is kept running for the test's duration.
+    Postgres(#[allow(dead_code)] PgServer, DatabaseUrl),
+}
+
+impl Place {
+    fn sqlite() -> Place {
+        Place::Sqlite(tempfile::tempdir().expect("tempdir"))
+    }
+
+    fn postgres() -> Place {
+        let pg = PgServer::start();
+        let url = DatabaseUrl::parse(&pg.create_database()).expect("url");
+        Place::Postgres(pg, url)
+    }
+
+    /// Open (migrating) the database.
+    async fn open(&self) -> MetaStore {
+        match self {
+            Place::Sqlite(dir) => MetaStore::open_sqlite(&dir.path().join("meta.db")).await,
+            Place::Postgres(_, url) => MetaStore::open_postgres(url).await,
+        }
+        .expect("open")
+    }
+}
+
 struct Db {
-    _dir: tempfile::TempDir,
+    place: Place,
     meta: MetaStore,
     repo: IdentityRepo,
 }
 
-async fn db() -> Db {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let meta = MetaStore::open_sqlite(&dir.path().join("meta.db"))
-        .await
-        .expect("open");
+async fn db_on(place: Place) -> Db {
+    let meta = place.open().await;
     let repo = IdentityRepo::new(&meta);
-    Db {
-        _dir: dir,
-        meta,
-        repo,
-    }
+    Db { place, meta, repo }
 }
+
+/// Every test runs twice: `<name>::sqlite` and `<name>::postgres`.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(super::db_on(super::Place::sqlite()).await).await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(super::db_on(super::Place::postgres()).await).await
+                }
+            }
+        )*
+    };
+}
+
+on_both_engines!(
+    settings_defaults_and_update,
+    settings_survive_reopen,
+    users_crud_and_generation,
+    names_are_unique_across_users_and_tokens,
+    groups_crud,
+    service_principals_crud_and_generation,
+    admin_account,
+    scope_maps_crud,
+    tokens_crud_and_generation,
+    role_assignments_crud_and_policy_store,
+    network_rules_validation,
+    signing_keys_round_trip,
+    authenticate_against_the_store,
+);
 
 fn hasher() -> SecretHasher {
     SecretHasher::new(Argon2Params {
@@ -87,9 +146,7 @@ fn is_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) -> bool {
     matches!(r, Err(StoreError::NotFound(_)))
 }
 
-#[tokio::test]
-async fn settings_defaults_and_update() {
-    let d = db().await;
+async fn settings_defaults_and_update(d: Db) {
     let c = d.repo.registry_config().await.unwrap();
     assert_eq!(c, RegistryConfig::default());
     assert!(!c.anonymous_pull);
@@ -134,30 +191,21 @@ async fn settings_defaults_and_update() {
     assert!("block".parse::<NetworkAction>().is_err());
 }
 
-#[tokio::test]
-async fn settings_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meta.db");
-    {
-        let meta = MetaStore::open_sqlite(&path).await.unwrap();
-        let repo = IdentityRepo::new(&meta);
-        let c = RegistryConfig {
-            anonymous_pull: true,
-            ..RegistryConfig::default()
-        };
-        repo.update_registry_config(&c).await.unwrap();
-        repo.create_user("owner", &phc("pw")).await.unwrap();
-        meta.close().await;
-    }
-    let meta = MetaStore::open_sqlite(&path).await.unwrap();
+async fn settings_survive_reopen(d: Db) {
+    let c = RegistryConfig {
+        anonymous_pull: true,
+        ..RegistryConfig::default()
+    };
+    d.repo.update_registry_config(&c).await.unwrap();
+    d.repo.create_user("owner", &phc("pw")).await.unwrap();
+    d.meta.close().await;
+    let meta = d.place.open().await;
     let repo = IdentityRepo::new(&meta);
     assert!(repo.registry_config().await.unwrap().anonymous_pull);
     assert_eq!(repo.count_users().await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn users_crud_and_generation() {
-    let d = db().await;
+async fn users_crud_and_generation(d: Db) {
     let r = &d.repo;
     assert_eq!(r.count_users().await.unwrap(), 0);
     let pw = phc("ana-pw");
@@ -250,9 +298,7 @@ async fn users_crud_and_generation() {
     assert!(r.get_user(bob).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn names_are_unique_across_users_and_tokens() {
-    let d = db().await;
+async fn names_are_unique_across_users_and_tokens(d: Db) {
     let r = &d.repo;
     r.create_user("shared-name", &phc("x")).await.unwrap();
     let err = r.create_token("shared-name", SYSTEM_PULL).await;
@@ -269,9 +315,7 @@ async fn names_are_unique_across_users_and_tokens() {
     r.create_user("ci-token", &phc("x")).await.unwrap();
 }
 
-#[tokio::test]
-async fn groups_crud() {
-    let d = db().await;
+async fn groups_crud(d: Db) {
     let r = &d.repo;
     let ana = r.create_user("ana", &phc("x")).await.unwrap();
     let bob = r.create_user("bob", &phc("x")).await.unwrap();
@@ -325,9 +369,7 @@ async fn groups_crud() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn service_principals_crud_and_generation() {
-    let d = db().await;
+async fn service_principals_crud_and_generation(d: Db) {
     let r = &d.repo;
     let app = r.create_service_principal("ci app").await.unwrap();
     assert!(is_conflict(r.create_service_principal("ci app").await));
@@ -421,9 +463,7 @@ async fn service_principals_crud_and_generation() {
     assert!(r.get_service_principal(other).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn admin_account() {
-    let d = db().await;
+async fn admin_account(d: Db) {
     let r = &d.repo;
     let a = r.admin_account().await.unwrap().unwrap();
     assert!(!a.enabled, "disabled by default");
@@ -463,9 +503,7 @@ async fn admin_account() {
     assert_eq!(a.generation, g0 + 4);
 }
 
-#[tokio::test]
-async fn scope_maps_crud() {
-    let d = db().await;
+async fn scope_maps_crud(d: Db) {
     let r = &d.repo;
     let all = r.list_scope_maps().await.unwrap();
     assert_eq!(all.len(), 5);
@@ -564,9 +602,7 @@ async fn scope_maps_crud() {
     assert!(!r.delete_scope_map("team-map").await.unwrap());
 }
 
-#[tokio::test]
-async fn tokens_crud_and_generation() {
-    let d = db().await;
+async fn tokens_crud_and_generation(d: Db) {
     let r = &d.repo;
     assert!(is_invalid(r.create_token("ci-token", "ghost-map").await));
     assert!(is_invalid(r.create_token("ci", SYSTEM_PULL).await));
@@ -644,9 +680,7 @@ async fn tokens_crud_and_generation() {
     assert!(r.get_token("ci-token").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn role_assignments_crud_and_policy_store() {
-    let d = db().await;
+async fn role_assignments_crud_and_policy_store(d: Db) {
     let r = &d.repo;
     let ana = r.create_user("ana", &phc("x")).await.unwrap();
     let team = r.create_group("team").await.unwrap();
@@ -723,9 +757,7 @@ async fn role_assignments_crud_and_policy_store() {
     );
 }
 
-#[tokio::test]
-async fn network_rules_validation() {
-    let d = db().await;
+async fn network_rules_validation(d: Db) {
     let r = &d.repo;
     let cases = [
         ("10.0.0.0/8", "10.0.0.0/8"),
@@ -770,9 +802,7 @@ async fn network_rules_validation() {
     assert_eq!(r.network_rules().await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn signing_keys_round_trip() {
-    let d = db().await;
+async fn signing_keys_round_trip(d: Db) {
     let r = &d.repo;
     assert!(r.load_signing_keys().await.unwrap().is_empty());
     let set = KeySet::new(SigningKey::generate().unwrap());
@@ -804,9 +834,7 @@ async fn signing_keys_round_trip() {
     assert_eq!(r.load_signing_keys().await.unwrap(), keys[..1].to_vec());
 }
 
-#[tokio::test]
-async fn authenticate_against_the_store() {
-    let d = db().await;
+async fn authenticate_against_the_store(d: Db) {
     let r = &d.repo;
     let (auth, tokens, _clock) = authenticator();
     let ana = r.create_user("ana", &phc("ana-pw")).await.unwrap();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use berth_store::BlobStoreLocation;
+use berth_store::DatabaseUrl;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
@@ -108,6 +109,18 @@ pub struct ServeArgs {
     /// presigned URL valid for 5 minutes (after the authorization check).
     #[arg(long, env = "BERTH_BLOB_REDIRECT")]
     pub blob_redirect: bool,
+    /// Keep metadata (repositories, manifests, identities, audit events) in
+    /// PostgreSQL instead of SQLite in the data directory, e.g.
+    /// `postgres://berth@db:5432/berth`; several replicas may share it.
+    /// Pass a password through the environment or berth.toml, not the
+    /// command line: it is never printed.
+    #[arg(
+        long,
+        env = "BERTH_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<Unprinted>,
     /// Accept sparse manifests: image manifests whose layers, and indexes
     /// whose child manifests, were not pushed (mirroring part of a
     /// multi-arch image under its original digest). Off: every reference
@@ -161,6 +174,26 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// A flag value that `Debug` does not show (the database URL may carry a
+/// password). Parsing never fails, so clap never echoes it in an error;
+/// [`DatabaseUrl::parse`] checks it with redacted messages.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Unprinted(pub String);
+
+impl std::fmt::Debug for Unprinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unprinted(***)")
+    }
+}
+
+impl std::str::FromStr for Unprinted {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Unprinted(s.to_string()))
+    }
+}
+
 /// The `berth.toml` file (every key optional).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,6 +227,8 @@ pub struct FileConfig {
     pub blob_store: Option<String>,
     /// Redirect blob GETs to presigned URLs.
     pub blob_redirect: Option<bool>,
+    /// PostgreSQL URL for metadata.
+    pub database_url: Option<Unprinted>,
     /// Accept sparse manifests.
     pub sparse_manifests: Option<bool>,
     /// Platforms whose index children must be present (with sparse manifests).
@@ -269,6 +304,8 @@ pub struct ServeConfig {
     pub blob_store: Option<BlobStoreLocation>,
     /// Redirect blob GETs on object storage to presigned URLs.
     pub blob_redirect: bool,
+    /// PostgreSQL for metadata (`None`: SQLite in the data directory).
+    pub database_url: Option<DatabaseUrl>,
     /// Which references a pushed manifest needs in its repository.
     pub manifest_validation: berth_store::ManifestValidation,
     /// Connection limits and timeouts.
@@ -377,6 +414,12 @@ impl ServeArgs {
             ),
             None => None,
         };
+        let database_url = self
+            .database_url
+            .or(file.database_url)
+            .filter(|u| !u.0.trim().is_empty())
+            .map(|u| DatabaseUrl::parse(&u.0).map_err(|e| anyhow::anyhow!(e)))
+            .transpose()?;
         let platforms = if self.index_platforms.is_empty() {
             file.index_platforms.unwrap_or_default()
         } else {
@@ -392,6 +435,7 @@ impl ServeArgs {
             blob_store,
             manifest_validation,
             connections,
+            database_url,
             upload_io: self
                 .upload_io
                 .or(file.upload_io)
@@ -597,6 +641,39 @@ mod tests {
         let c = args.resolve().expect("resolve");
         assert_eq!(c.audit_retention_days, 7);
         assert_eq!(c.audit_log.as_deref(), Some("-"));
+    }
+
+    #[test]
+    fn database_url_from_flag_or_file_never_printed() {
+        let c = ServeArgs::default().resolve().expect("defaults");
+        assert!(c.database_url.is_none(), "SQLite unless asked");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.toml");
+        std::fs::write(&path, "database_url = \"postgres://b:file-pw@db/berth\"\n").expect("write");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        let c = args.resolve().expect("resolve");
+        let url = c.database_url.as_ref().expect("from the file");
+        assert_eq!(url.expose(), "postgres://b:file-pw@db/berth");
+        assert!(!format!("{c:?}").contains("file-pw"));
+        let args = ServeArgs {
+            config: Some(path),
+            database_url: Some(Unprinted("postgres://b:flag-pw@db2/berth".into())),
+            ..Default::default()
+        };
+        let c = args.resolve().expect("resolve");
+        assert_eq!(
+            c.database_url.expect("flag").to_string(),
+            "postgres://b:***@db2/berth"
+        );
+        let args = ServeArgs {
+            database_url: Some(Unprinted("sqlite://x:pw-in-url@y".into())),
+            ..Default::default()
+        };
+        let err = args.resolve().expect_err("only postgres").to_string();
+        assert!(!err.contains("pw-in-url"), "{err}");
     }
 
     #[test]

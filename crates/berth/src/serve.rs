@@ -35,10 +35,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 RegistryOptions {
                     blob_store: config.blob_store.clone(),
                     blob_redirect: config.blob_redirect,
+                    database: config.database_url.clone(),
                 },
             )
             .await
-            .with_context(|| format!("opening data directory {}", config.data_dir.display()))?,
+            .with_context(|| match &config.database_url {
+                // The URL prints with its password replaced by ***.
+                Some(url) => format!(
+                    "opening data directory {} with metadata in {url}",
+                    config.data_dir.display()
+                ),
+                None => format!("opening data directory {}", config.data_dir.display()),
+            })?,
         );
         berth_server::storage::watch(&config.data_dir);
         if let Err(e) = registry.blob_backend().check_ready().await {
@@ -64,7 +72,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!("authentication is DISABLED: every request is allowed");
             None
         } else {
-            Some(Arc::new(open_auth(&config, &registry).await?))
+            let auth = Arc::new(open_auth(&config, &registry).await?);
+            auth.follow_other_replicas();
+            Some(auth)
         };
         let gate: Arc<dyn berth_server::AccessGate> = match &auth {
             Some(a) => a.clone(),
@@ -82,6 +92,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             data_dir = %config.data_dir.display(),
             blob_store = %registry.blob_backend().describe(),
             blob_redirect = registry.blob_redirect(),
+            database = %config
+                .database_url
+                .as_ref()
+                .map_or_else(|| "sqlite (meta.db in the data directory)".to_string(), |u| u.to_string()),
             config_file = ?config.config_file,
             login_server = %config.login_server,
             auth = !config.auth_disabled,

@@ -70,7 +70,7 @@ impl Fixture {
                 BlobBackend::ObjectStorage(store)
             }
         };
-        Registry::open_with_backend(self.data_dir.path(), backend, false)
+        Registry::open_with_backend(self.data_dir.path(), backend, false, None)
             .await
             .expect("open registry")
     }
@@ -199,7 +199,8 @@ async fn put_get_range_stat_delete_list(fx: &Fixture) {
         fx.upload_leftovers(&reg).await.is_empty(),
         "staging left behind"
     );
-    reg.check_ready().await.expect("ready");
+    let ready = reg.check_ready().await;
+    assert!(ready.is_ready(), "not ready: {ready:?}");
 }
 
 async fn multipart_resume_from_a_second_process(fx: &Fixture) {

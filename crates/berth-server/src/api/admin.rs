@@ -88,7 +88,7 @@ pub async fn enable(State(state): State<ApiState>, caller: Caller) -> MgmtResult
         fresh.push(renew_slot(&state, 2).await?);
     }
     state.auth.repo.set_admin_enabled(true).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(Json(view(&state, fresh).await?))
 }
 
@@ -97,7 +97,7 @@ pub async fn enable(State(state): State<ApiState>, caller: Caller) -> MgmtResult
 pub async fn disable(State(state): State<ApiState>, caller: Caller) -> MgmtResult<Json<AdminView>> {
     caller.require(ManagementAction::Write)?;
     state.auth.repo.set_admin_enabled(false).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(Json(view(&state, Vec::new()).await?))
 }
 
@@ -121,6 +121,6 @@ pub async fn renew(
         }
     };
     let fresh = renew_slot(&state, which).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(Json(view(&state, vec![fresh]).await?))
 }

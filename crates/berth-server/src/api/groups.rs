@@ -140,7 +140,7 @@ pub async fn delete(
     caller.require(ManagementAction::Write)?;
     let g = group_by_name(&state, &name).await?;
     state.auth.repo.delete_group(g.id).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -160,7 +160,7 @@ pub async fn add_member(
         .await
         .map_err(|e| e.field("user"))?;
     state.auth.repo.add_group_member(g.id, user).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(Json(group_by_name(&state, &name).await?.into()))
 }
 
@@ -181,6 +181,6 @@ pub async fn remove_member(
             "{user:?} is not a member of {name:?}"
         )));
     }
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

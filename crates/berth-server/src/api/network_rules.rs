@@ -60,7 +60,7 @@ pub async fn add(
     caller.require(ManagementAction::ChangePolicies)?;
     normalize_network_rule(&req.ip_address).map_err(|e| MgmtError::from(e).field("ipAddress"))?;
     state.auth.repo.add_network_rule(&req.ip_address).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok((StatusCode::CREATED, Json(view(&state).await?)))
 }
 
@@ -79,6 +79,6 @@ pub async fn remove(
     if !state.auth.repo.remove_network_rule(&normalized).await? {
         return Err(missing());
     }
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -128,6 +128,6 @@ pub async fn update(
         c.refresh_token_ttl_secs,
         c.identity_token_ttl_secs,
     );
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(Json(view(&state, c)))
 }

@@ -138,7 +138,7 @@ pub async fn create(
         .repo
         .create_role_assignment(&assignee, role, &scope)
         .await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     let info = state
         .auth
         .repo
@@ -188,6 +188,6 @@ pub async fn delete(
     if !state.auth.repo.delete_role_assignment(uuid).await? {
         return Err(missing());
     }
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

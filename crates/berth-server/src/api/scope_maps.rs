@@ -112,7 +112,7 @@ pub async fn create(
             &req.actions,
         )
         .await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok((
         StatusCode::CREATED,
         Json(find(&state, &req.name).await?.into()),
@@ -138,7 +138,7 @@ pub async fn replace(
         .repo
         .update_scope_map(&name, &description, &req.actions)
         .await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(Json(find(&state, &name).await?.into()))
 }
 
@@ -180,6 +180,6 @@ pub async fn delete(
     if !state.auth.repo.delete_scope_map(&name).await? {
         return Err(MgmtError::not_found(format!("no scope map named {name:?}")));
     }
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

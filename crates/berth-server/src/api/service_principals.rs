@@ -106,7 +106,7 @@ async fn issue(
         .repo
         .add_service_principal_secret(sp.app_id, &phc, expires_at)
         .await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(IssuedSecret {
         app_id: sp.app_id,
         name: sp.name.clone(),
@@ -175,7 +175,7 @@ pub async fn delete(
     caller.require(ManagementAction::Write)?;
     let sp = find(&state, &app_id).await?;
     state.auth.repo.delete_service_principal(sp.app_id).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -241,6 +241,6 @@ pub async fn remove_secret(
     {
         return Err(missing());
     }
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

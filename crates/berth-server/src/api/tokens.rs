@@ -199,7 +199,7 @@ pub async fn create(
     }
     let p1 = set_password(&state, &req.name, 1, expires_at).await?;
     let p2 = set_password(&state, &req.name, 2, expires_at).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     let token = find(&state, &req.name).await?.into();
     Ok((
         StatusCode::CREATED,
@@ -268,7 +268,7 @@ pub async fn update(
     if let Some(enabled) = enabled {
         state.auth.repo.set_token_enabled(&name, enabled).await?;
     }
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(Json(find(&state, &name).await?.into()))
 }
 
@@ -296,7 +296,7 @@ pub async fn generate(
     };
     let expires_at = expiry(&state, req.expiration_in_days, "expirationInDays")?;
     let p = set_password(&state, &name, which, expires_at).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     let token = find(&state, &name).await?.into();
     Ok(Json(TokenWithPasswords {
         token,
@@ -317,6 +317,6 @@ pub async fn delete(
     if !state.auth.repo.delete_token(&name).await? {
         return Err(MgmtError::not_found(format!("no token named {name:?}")));
     }
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -122,7 +122,7 @@ pub async fn create(
     check_password(&password)?;
     let phc = hash_secret(&state, &password).await?;
     let id = state.auth.repo.create_user(&req.name, &phc).await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     let user = view(&state, id).await?;
     Ok((
         StatusCode::CREATED,
@@ -179,7 +179,7 @@ pub async fn update(
     if let Some(enabled) = req.enabled {
         state.auth.repo.set_user_enabled(id, enabled).await?;
     }
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(Json(view(&state, id).await?))
 }
 
@@ -197,6 +197,6 @@ pub async fn delete(
     if !state.auth.repo.delete_user(id).await? {
         return Err(MgmtError::not_found(format!("no user named {name:?}")));
     }
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -149,7 +149,7 @@ pub async fn update(
             .repo
             .set_workload_identity_enabled(w.client_id, enabled)
             .await?;
-        state.auth.policy_changed();
+        state.auth.policy_changed().await;
     }
     Ok(Json(find(&state, &client_id).await?.into()))
 }
@@ -170,6 +170,6 @@ pub async fn delete(
         .repo
         .delete_workload_identity(w.client_id)
         .await?;
-    state.auth.policy_changed();
+    state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,8 +6,11 @@
 //! * Live principals: the identity a token names, with its current policy
 //!   (role assignments, scope map), re-read at most every
 //!   [`LIVE_TTL`] — so disabling an identity, regenerating its credential
-//!   or removing a role assignment takes effect within that time on every
-//!   replica (berth promises 60 s), without a database read per request.
+//!   or removing a role assignment takes effect within that time even when
+//!   no one says so, without a database read per request. Changes made
+//!   through the management API empty the cache at once in this process
+//!   and, on PostgreSQL, in every replica (`berth_policy` `NOTIFY`, see
+//!   [`super::AuthService::follow_other_replicas`]).
 //! * Strikes: a token already told `insufficient_scope` for a request.
 //!
 //! Ages are measured with the service's injected [`Clock`], so tests can walk

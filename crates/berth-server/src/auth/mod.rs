@@ -96,22 +96,24 @@ impl AuthService {
         repo: IdentityRepo,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let stored = repo
-            .load_signing_keys()
+        // On a new registry the first replica to get there stores a key;
+        // replicas starting at the same time read that one.
+        let (stored, generated) = repo
+            .load_or_init_signing_keys(|| {
+                let key = SigningKey::generate().map_err(|e| {
+                    berth_store::StoreError::Internal(anyhow::anyhow!(
+                        "generating signing key: {e}"
+                    ))
+                })?;
+                Ok(KeySet::new(key).export())
+            })
             .await
             .context("loading token signing keys")?;
-        let keys = if stored.is_empty() {
-            let key = SigningKey::generate()
-                .map_err(|e| anyhow::anyhow!("generating signing key: {e}"))?;
-            let set = KeySet::new(key);
-            repo.save_signing_keys(&set.export())
-                .await
-                .context("saving token signing keys")?;
-            tracing::info!(kid = %set.active().kid(), "generated a token signing key");
-            set
-        } else {
-            KeySet::import(&stored).map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))?
-        };
+        let keys =
+            KeySet::import(&stored).map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))?;
+        if generated {
+            tracing::info!(kid = %keys.active().kid(), "generated a token signing key");
+        }
         let reg = repo
             .registry_config()
             .await
@@ -157,7 +159,13 @@ impl AuthService {
             .await
             .context("hashing task")?
             .map_err(|e| anyhow::anyhow!("hashing the bootstrap password: {e}"))?;
-        let id = self.repo.create_user(BOOTSTRAP_USER, &phc).await?;
+        let id = match self.repo.create_user(BOOTSTRAP_USER, &phc).await {
+            Ok(id) => id,
+            // Another replica starting on the same database created it
+            // first (and gives it the role).
+            Err(berth_store::StoreError::Conflict(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         self.repo
             .create_role_assignment(&Assignee::User(id), Role::Owner, &RoleScope::Registry)
             .await?;
@@ -197,12 +205,35 @@ impl AuthService {
         }
     }
 
-    /// Forget cached policy after a change made in this process.
-    pub fn policy_changed(&self) {
+    /// Forget cached policy after a change made in this process, and tell
+    /// the other replicas sharing the database to do the same (PostgreSQL
+    /// `NOTIFY`; nothing to tell on SQLite).
+    pub async fn policy_changed(&self) {
+        self.forget_policy();
+        self.repo.changes().notify_policy().await;
+    }
+
+    /// Empty the policy, live-principal and login caches of this process.
+    pub fn forget_policy(&self) {
         self.network.clear();
         self.live.clear();
         self.logins.clear();
         self.refreshes.clear();
+    }
+
+    /// Empty this process's caches whenever another replica announces a
+    /// policy change (PostgreSQL only; a no-op hook on SQLite, which never
+    /// fires).
+    pub fn follow_other_replicas(self: &Arc<Self>) {
+        if !self.repo.changes().is_shared() {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        self.repo.changes().on_policy_change(move || {
+            if let Some(auth) = me.upgrade() {
+                auth.forget_policy();
+            }
+        });
     }
 
     /// Basic credentials → who they are. A successful login is remembered
@@ -210,7 +241,8 @@ impl AuthService {
     /// secret, so a client that logs in again and again (the Docker token
     /// flow asks for a token per scope) costs neither argon2 nor a
     /// database read. Any identity or policy change made through this
-    /// process empties it at once; another replica's change is seen within
+    /// process empties it at once; another replica's change empties it as
+    /// soon as its `NOTIFY` arrives (PostgreSQL), at the latest within
     /// [`LOGIN_TTL`].
     pub async fn authenticate_basic(
         &self,

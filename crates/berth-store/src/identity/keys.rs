@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use berth_auth::jwt::StoredKey;
 use sqlx::Row;
 
-use super::{flag, opt_to_i64, opt_to_u64, unique_or, IdentityRepo};
+use super::{flag, opt_to_i64, opt_to_u64, unique_or, IdentityRepo, Tx};
 use crate::error::StoreError;
+use crate::meta::Backend;
 use crate::now_ms;
 
 impl IdentityRepo {
@@ -32,6 +33,38 @@ impl IdentityRepo {
             .collect()
     }
 
+    /// The stored keys, or — on a new registry — `generate()`'s keys,
+    /// stored first. Replicas starting together on one PostgreSQL database
+    /// agree on one key set: the first to take the table lock stores its
+    /// keys and the others read them.
+    pub async fn load_or_init_signing_keys(
+        &self,
+        generate: impl FnOnce() -> Result<Vec<StoredKey>, StoreError>,
+    ) -> Result<(Vec<StoredKey>, bool), StoreError> {
+        let existing = self.load_signing_keys().await?;
+        if !existing.is_empty() {
+            return Ok((existing, false));
+        }
+        let mut tx = self.write.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE signing_keys IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM signing_keys")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if count > 0 {
+            tx.rollback().await?;
+            return Ok((self.load_signing_keys().await?, false));
+        }
+        let keys = generate()?;
+        insert_keys(&mut tx, &keys, &HashMap::new(), now_ms()).await?;
+        tx.commit().await?;
+        Ok((keys, true))
+    }
+
     /// Replace every stored key with `keys` (a `KeySet::export`) in one
     /// transaction. Keys that were already stored keep their creation time.
     pub async fn save_signing_keys(&self, keys: &[StoredKey]) -> Result<(), StoreError> {
@@ -47,21 +80,32 @@ impl IdentityRepo {
         sqlx::query("DELETE FROM signing_keys")
             .execute(&mut *tx)
             .await?;
-        for k in keys {
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, pkcs8_pem, active, created_at, retire_after) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&k.kid)
-            .bind(&k.pkcs8_pem)
-            .bind(flag(k.active))
-            .bind(created.get(&k.kid).copied().unwrap_or(now))
-            .bind(opt_to_i64(k.retire_after, "retire_after")?)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_or(e, || format!("key {} appears twice", k.kid)))?;
-        }
+        insert_keys(&mut tx, keys, &created, now).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Insert `keys`, keeping the creation times in `created`.
+async fn insert_keys(
+    tx: &mut Tx<'_>,
+    keys: &[StoredKey],
+    created: &HashMap<String, i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    for k in keys {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, pkcs8_pem, active, created_at, retire_after) \
+                 VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&k.kid)
+        .bind(&k.pkcs8_pem)
+        .bind(flag(k.active))
+        .bind(created.get(&k.kid).copied().unwrap_or(now))
+        .bind(opt_to_i64(k.retire_after, "retire_after")?)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| unique_or(e, || format!("key {} appears twice", k.kid)))?;
+    }
+    Ok(())
 }

@@ -45,12 +45,15 @@ use berth_auth::credential::{
 };
 use berth_auth::role::{Assignee, RoleAssignment};
 use berth_auth::scope_map::ScopeMap;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use uuid::Uuid;
 
+use crate::changes::ChangeHub;
 use crate::error::StoreError;
-use crate::meta::MetaStore;
+use crate::meta::{Backend, MetaStore};
 
 pub use admin::AdminInfo;
 pub use groups::GroupInfo;
@@ -83,6 +86,8 @@ pub struct SecretInfo {
 pub struct IdentityRepo {
     read: AnyPool,
     write: AnyPool,
+    backend: Backend,
+    changes: Arc<ChangeHub>,
 }
 
 impl IdentityRepo {
@@ -91,7 +96,15 @@ impl IdentityRepo {
         IdentityRepo {
             read: meta.read_pool().clone(),
             write: meta.write_pool().clone(),
+            backend: meta.backend(),
+            changes: meta.changes().clone(),
         }
+    }
+
+    /// Where policy changes are announced to other replicas (and heard
+    /// from them).
+    pub fn changes(&self) -> &Arc<ChangeHub> {
+        &self.changes
     }
 }
 

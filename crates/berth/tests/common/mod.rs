@@ -19,6 +19,7 @@ pub mod kube;
 pub mod login;
 pub mod object_servers;
 pub mod oidc;
+pub mod replicas;
 pub mod skopeo;
 
 use std::fs::File;
@@ -26,6 +27,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -50,13 +52,18 @@ pub fn berth_bin() -> &'static str {
 pub struct TestServer {
     child: Option<Child>,
     port: u16,
-    data_dir: tempfile::TempDir,
+    /// Shared by the replicas of a [`replicas::PgPair`].
+    data_dir: Arc<tempfile::TempDir>,
+    /// A directory the caller owns (e.g. a small tmpfs) used instead of
+    /// `data_dir` ([`TestServer::start_in`]).
+    outside_data_dir: Option<PathBuf>,
+    /// PostgreSQL for metadata (given through `BERTH_DATABASE_URL`, never
+    /// on the command line).
+    database_url: Option<String>,
     log_dir: tempfile::TempDir,
     extra_args: Vec<String>,
     extra_env: Vec<(String, String)>,
     starts: u32,
-    /// Another server's data directory this one shares (a replica).
-    shared_data: Option<PathBuf>,
 }
 
 /// Environment variable that puts every [`TestServer`] on a blob store:
@@ -88,10 +95,54 @@ impl TestServer {
     /// Start `berth serve` with extra arguments and environment variables
     /// (e.g. the test-only `BERTH_TEST_CLOCK_FILE`).
     pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
-        let data_dir = tempfile::Builder::new()
-            .prefix("berth-data-")
-            .tempdir()
-            .expect("create data dir");
+        Self::start_full(args, env, None, None).await
+    }
+
+    /// Start `berth serve` with its metadata in PostgreSQL at
+    /// `database_url`; with `share_data_dir`, on that server's data
+    /// directory (filesystem blobs on a shared disk, as replicas).
+    pub async fn start_on_postgres(
+        database_url: &str,
+        share_data_dir: Option<&TestServer>,
+        args: &[&str],
+    ) -> TestServer {
+        Self::start_full(
+            args,
+            &[],
+            Some(database_url.to_string()),
+            share_data_dir.map(|s| s.data_dir.clone()),
+        )
+        .await
+    }
+
+    /// Start `berth serve` with everything configurable.
+    pub async fn start_full(
+        args: &[&str],
+        env: &[(&str, &str)],
+        database_url: Option<String>,
+        data_dir: Option<Arc<tempfile::TempDir>>,
+    ) -> TestServer {
+        let mut server = Self::prepare(args, env, database_url, data_dir);
+        server.spawn_and_wait().await;
+        server
+    }
+
+    /// A server configured but not started yet (see
+    /// [`TestServer::spawn_and_wait`]), so tests can start several at once.
+    pub fn prepare(
+        args: &[&str],
+        env: &[(&str, &str)],
+        database_url: Option<String>,
+        data_dir: Option<Arc<tempfile::TempDir>>,
+    ) -> TestServer {
+        let data_dir = data_dir.unwrap_or_else(|| {
+            Arc::new(
+                tempfile::Builder::new()
+                    .prefix("berth-data-")
+                    .tempdir()
+                    .expect("create data dir"),
+            )
+        });
         let log_dir = tempfile::Builder::new()
             .prefix("berth-log-")
             .tempdir()
@@ -100,6 +151,8 @@ impl TestServer {
             child: None,
             port: 0,
             data_dir,
+            outside_data_dir: None,
+            database_url,
             log_dir,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
             extra_env: env
@@ -107,7 +160,6 @@ impl TestServer {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             starts: 0,
-            shared_data: None,
         };
         let has_store = args.iter().any(|a| a.starts_with("--blob-store"));
         if let Some(url) = std::env::var(TEST_BLOB_STORE_ENV)
@@ -117,54 +169,34 @@ impl TestServer {
             server.extra_args.push("--blob-store".into());
             server.extra_args.push(with_private_prefix(&url));
         }
-        server.spawn_and_wait().await;
         server
     }
 
     /// Start `berth serve` with its data in `dir` (e.g. a small tmpfs),
     /// which the caller owns and removes.
     pub async fn start_in(dir: &Path, args: &[&str]) -> TestServer {
-        let mut server = TestServer {
-            child: None,
-            port: 0,
-            data_dir: tempfile::Builder::new()
-                .prefix("berth-unused-")
-                .tempdir()
-                .expect("create data dir"),
-            log_dir: tempfile::Builder::new()
-                .prefix("berth-log-")
-                .tempdir()
-                .expect("create log dir"),
-            extra_args: args.iter().map(|s| s.to_string()).collect(),
-            extra_env: Vec::new(),
-            starts: 0,
-            shared_data: Some(dir.to_path_buf()),
-        };
+        let mut server = Self::prepare(args, &[], None, None);
+        server.outside_data_dir = Some(dir.to_path_buf());
         server.spawn_and_wait().await;
         server
     }
 
-    /// Start a second `berth serve` on `other`'s data directory (one
-    /// metadata database, two processes: replicas), with `other`'s flags.
+    /// Start a second `berth serve` with `other`'s flags, environment,
+    /// database and data directory (replicas).
     pub async fn start_replica_of(other: &TestServer) -> TestServer {
-        let mut server = TestServer {
-            child: None,
-            port: 0,
-            data_dir: tempfile::Builder::new()
-                .prefix("berth-unused-")
-                .tempdir()
-                .expect("create data dir"),
-            log_dir: tempfile::Builder::new()
-                .prefix("berth-log-")
-                .tempdir()
-                .expect("create log dir"),
-            extra_args: other.extra_args.clone(),
-            extra_env: other.extra_env.clone(),
-            starts: 0,
-            shared_data: Some(other.data_dir().to_path_buf()),
-        };
-        server.spawn_and_wait().await;
-        server
+        let args: Vec<&str> = other.extra_args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = other
+            .extra_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Self::start_full(
+            &args,
+            &env,
+            other.database_url.clone(),
+            Some(other.data_dir.clone()),
+        )
+        .await
     }
 
     /// Start `berth serve` on the blob store `url` (environment `env`
@@ -186,9 +218,26 @@ impl TestServer {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The data directory, to start another replica on it.
+    pub fn shared_data_dir(&self) -> Arc<tempfile::TempDir> {
+        self.data_dir.clone()
+    }
+
+    /// The PostgreSQL URL the server keeps its metadata in, if any.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// The data directory the server was started with.
     pub fn data_dir(&self) -> &Path {
-        self.shared_data.as_deref().unwrap_or(self.data_dir.path())
+        self.outside_data_dir
+            .as_deref()
+            .unwrap_or(self.data_dir.path())
     }
 
     /// An HTTP client that is allowed to use the registry (the one place
@@ -332,7 +381,9 @@ impl TestServer {
         out
     }
 
-    async fn spawn_and_wait(&mut self) {
+    /// Spawn the process and wait until it answers (retrying on a new
+    /// port when the chosen one was taken meanwhile).
+    pub async fn spawn_and_wait(&mut self) {
         let mut last_failure = String::new();
         for _attempt in 0..5 {
             self.starts += 1;
@@ -349,7 +400,7 @@ impl TestServer {
                 .arg("--listen")
                 .arg(&listen)
                 .arg("--data-dir")
-                .arg(self.shared_data.as_deref().unwrap_or(self.data_dir.path()))
+                .arg(self.data_dir())
                 .args(&self.extra_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
@@ -358,6 +409,9 @@ impl TestServer {
                 cmd.env("RUST_LOG", "info");
             }
             cmd.env("BERTH_BOOTSTRAP_PASSWORD", OWNER_PASSWORD);
+            if let Some(url) = &self.database_url {
+                cmd.env("BERTH_DATABASE_URL", url);
+            }
             cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)));
             let child = cmd.spawn().expect("spawn berth serve");
             self.child = Some(child);
