@@ -12,6 +12,8 @@
 //! * [`identity::IdentityRepo`]: identities, credentials, scope maps, role
 //!   assignments, network rules, registry settings and signing keys; it
 //!   implements berth-auth's `IdentityStore` and `PolicyStore`.
+//! * [`portal::PortalStore`]: the web portal's sign-in sessions and its
+//!   repository overview.
 
 pub mod audit;
 pub mod blobs;
@@ -20,6 +22,7 @@ pub mod error;
 pub mod identity;
 pub mod manifest_cache;
 pub mod meta;
+pub mod portal;
 pub mod registry;
 pub mod stream;
 
