@@ -124,10 +124,10 @@ pub fn chart(failures: &[LoginEvent], from: i64, to: i64) -> Markup {
         counts[i] += 1;
     }
     let max = counts.iter().copied().max().unwrap_or(0).max(1);
-    let (w, h, bar) = (480usize, 120usize, 20usize);
+    let (w, h, bar) = (960usize, 120usize, 40usize);
     html! {
         figure.chart {
-            svg #failures-chart role="img" viewBox={ "0 0 " (w) " " (h + 20) } width="100%" preserveAspectRatio="none"
+            svg #failures-chart role="img" viewBox={ "0 0 " (w) " " (h + 20) } width="100%"
                 aria-label={ (failures.len()) " failed logins between " (time_ms(from)) " and " (time_ms(to)) } {
                 line x1="0" y1=(h) x2=(w) y2=(h) stroke="#8a8f98" stroke-width="1" {}
                 @for (i, c) in counts.iter().enumerate() {
