@@ -23,6 +23,20 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   # tests start their own servers, so stop it if it is running.
   as_root systemctl stop docker-registry >/dev/null 2>&1 || true
 fi
+# Real container clients for interop_docker.rs / interop_podman.rs (issue
+# 13): Debian's Docker engine (the tests start private dockerd instances
+# and stop them by PID; the packaged service stays stopped), podman, and
+# containerd's ctr.
+need_clients=()
+command -v dockerd >/dev/null 2>&1 || need_clients+=(docker.io)
+command -v podman >/dev/null 2>&1 || need_clients+=(podman)
+command -v ctr >/dev/null 2>&1 || need_clients+=(containerd)
+if [ ${#need_clients[@]} -gt 0 ]; then
+  echo "==> installing ${need_clients[*]} (apt)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_clients[@]}" >/dev/null
+  as_root systemctl stop docker docker.socket containerd >/dev/null 2>&1 || true
+fi
 if ! python3 -c 'import oras' >/dev/null 2>&1; then
   echo "==> installing oras (pip)"
   python3 -m pip install -q oras

@@ -231,6 +231,23 @@ impl Grant {
             .collect()
     }
 
+    /// The requested actions that were refused, per resource (for
+    /// [`crate::jwt::AccessClaims::refused`]).
+    pub fn refused_access(&self) -> Vec<ResourceActions> {
+        self.scopes
+            .iter()
+            .filter_map(|s| {
+                let refused: Vec<String> =
+                    s.denials().map(|(a, _)| a.as_str().to_string()).collect();
+                (!refused.is_empty()).then(|| ResourceActions {
+                    resource_type: s.requested.resource_type.to_string(),
+                    name: s.requested.name.clone(),
+                    actions: refused,
+                })
+            })
+            .collect()
+    }
+
     /// The token response's `scope` field: granted scopes, space-separated.
     pub fn scope_string(&self) -> String {
         self.scopes

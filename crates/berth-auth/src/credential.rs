@@ -257,6 +257,19 @@ pub fn classify_basic(username: &str, registry_name: &str) -> Result<BasicLogin,
     Ok(BasicLogin::Named(username.to_string()))
 }
 
+/// Whether `secret` is a refresh token this registry signed (valid, or
+/// merely expired): a JWS whose signature verifies and whose claims are a
+/// refresh token's.
+fn is_refresh_token(tokens: &TokenService, secret: &str) -> bool {
+    if secret.len() < 32 || secret.bytes().filter(|b| *b == b'.').count() != 2 {
+        return false;
+    }
+    matches!(
+        tokens.verify_refresh(secret),
+        Ok(_) | Err(AuthFailure::TokenExpired { .. })
+    )
+}
+
 /// Refuse an empty username or secret before touching the store.
 fn check_nonempty(username: &str, secret: &str) -> Result<(), AuthFailure> {
     let detail = if username.is_empty() {
@@ -530,7 +543,16 @@ impl Authenticator {
             }
             .into());
         }
-        let record = match classify_basic(username, &self.registry_name)? {
+        let login = classify_basic(username, &self.registry_name)?;
+        if !matches!(login, BasicLogin::RefreshToken) && is_refresh_token(tokens, password) {
+            // Decided from the password alone, before the username is
+            // looked up, so the answer says nothing about which names exist.
+            return Err(AuthFailure::RefreshTokenWrongUsername {
+                username: username.to_string(),
+            }
+            .into());
+        }
+        let record = match login {
             BasicLogin::RefreshToken => {
                 return self
                     .authenticate_refresh_token(store, tokens, password)

@@ -47,6 +47,14 @@ pub enum AuthFailure {
         /// Unix seconds.
         expired_at: u64,
     },
+    /// A berth refresh token was sent as the Basic password with a
+    /// username other than [`crate::credential::TOKEN_USERNAME`] (decided
+    /// from the password alone, before any lookup of the username).
+    #[error("a refresh token was sent with the username {username:?} instead of the null GUID")]
+    RefreshTokenWrongUsername {
+        /// The username presented.
+        username: String,
+    },
     /// The identity (user, service principal) is disabled.
     #[error("identity {identity} is disabled")]
     DisabledIdentity {
@@ -69,8 +77,11 @@ pub enum AuthFailure {
         identity: String,
     },
     /// The token's `exp` (plus leeway) has passed.
-    #[error("token expired at {expired_at} (now {now}, leeway {leeway}s)")]
+    #[error("{token} token expired at {expired_at} (now {now}, leeway {leeway}s)")]
     TokenExpired {
+        /// Which kind of token: `access`, `refresh`, `identity` (or
+        /// `bearer` when not known).
+        token: &'static str,
         /// `exp`, unix seconds.
         expired_at: u64,
         /// Server time, unix seconds.
@@ -238,6 +249,7 @@ impl AuthFailure {
             AuthFailure::UnknownIdentity { .. } => "unknown_identity",
             AuthFailure::BadSecret { .. } => "bad_secret",
             AuthFailure::ExpiredSecret { .. } => "expired_secret",
+            AuthFailure::RefreshTokenWrongUsername { .. } => "refresh_token_wrong_username",
             AuthFailure::DisabledIdentity { .. } => "disabled_identity",
             AuthFailure::DisabledToken { .. } => "disabled_token",
             AuthFailure::AdminDisabled => "admin_disabled",
@@ -263,6 +275,25 @@ impl AuthFailure {
             AuthFailure::WorkloadTokenExpired { .. } => "workload_token_expired",
             AuthFailure::WorkloadTokenNotYetValid { .. } => "workload_token_not_yet_valid",
             AuthFailure::WorkloadTokenInvalid { .. } => "workload_token_invalid",
+        }
+    }
+
+    /// This failure with the kind of token it concerns filled in (only
+    /// [`AuthFailure::TokenExpired`] records it).
+    pub fn for_token(self, kind: &'static str) -> AuthFailure {
+        match self {
+            AuthFailure::TokenExpired {
+                expired_at,
+                now,
+                leeway,
+                ..
+            } => AuthFailure::TokenExpired {
+                token: kind,
+                expired_at,
+                now,
+                leeway,
+            },
+            other => other,
         }
     }
 
@@ -305,13 +336,21 @@ impl AuthFailure {
             AuthFailure::UnknownIdentity { .. }
             | AuthFailure::BadSecret { .. }
             | AuthFailure::UnsupportedHash { .. } => "invalid username or password".into(),
-            AuthFailure::ExpiredSecret { .. } => {
-                "this password or client secret has expired: generate a new one".into()
-            }
+            AuthFailure::ExpiredSecret {
+                identity,
+                credential,
+                expired_at,
+            } => expired_secret_message(identity, credential, *expired_at),
+            AuthFailure::RefreshTokenWrongUsername { .. } => format!(
+                "the password is a registry refresh token: use it with the username {}",
+                crate::credential::TOKEN_USERNAME
+            ),
             AuthFailure::DisabledIdentity { .. } => "this identity is disabled".into(),
             AuthFailure::DisabledToken { .. } => "this repository token is disabled".into(),
             AuthFailure::AdminDisabled => "the admin account of this registry is disabled".into(),
-            AuthFailure::TokenExpired { .. } => "the token has expired: log in again".into(),
+            AuthFailure::TokenExpired {
+                token, expired_at, ..
+            } => expired_token_message(token, *expired_at),
             AuthFailure::TokenNotYetValid { .. } => {
                 "the token is not valid yet: check the clock of this machine and the registry's"
                     .into()
@@ -352,6 +391,63 @@ impl AuthFailure {
                 "the client assertion was not accepted for this client id".into()
             }
         }
+    }
+}
+
+/// Unix seconds as RFC 3339 (UTC, whole seconds).
+pub fn rfc3339(secs: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// "the token has expired" naming which token, when, and the command that
+/// renews it. The caller presented the token, so nothing is revealed.
+fn expired_token_message(token: &str, expired_at: u64) -> String {
+    let when = rfc3339(expired_at);
+    match token {
+        "refresh" => format!(
+            "the token has expired: this registry refresh token expired at {when}; \
+             run `berth login <login-server>` (or `docker login`) again for a new one"
+        ),
+        "identity" => format!(
+            "the token has expired: this directory token expired at {when}; \
+             get a new one with `berth login <login-server>`"
+        ),
+        "access" => format!(
+            "the token has expired: this access token expired at {when}; \
+             request a new one from the token endpoint (log in again)"
+        ),
+        _ => format!("the token has expired at {when}: log in again"),
+    }
+}
+
+/// "this password or client secret has expired" naming the credential,
+/// when, and the command that renews it. Only reported after the secret
+/// verified, so the caller already knows the identity.
+fn expired_secret_message(identity: &str, credential: &str, expired_at: u64) -> String {
+    let when = rfc3339(expired_at);
+    if let Some(app_id) = identity.strip_prefix("sp:") {
+        format!(
+            "this password or client secret has expired: client secret {credential} of service \
+             principal {app_id} expired at {when}; create a new one with \
+             `berth sp credential reset --id {app_id}` (or `berth sp credential add`)"
+        )
+    } else if let Some(name) = identity.strip_prefix("token:") {
+        let flag = if credential == "password2" {
+            "--password2"
+        } else {
+            "--password1"
+        };
+        format!(
+            "this password or client secret has expired: {credential} of repository token \
+             {name:?} expired at {when}; generate a new one with \
+             `berth token credential generate --name {name} {flag}`"
+        )
+    } else {
+        format!(
+            "this password or client secret has expired: {credential} expired at {when}; \
+             ask an administrator for a new one"
+        )
     }
 }
 
@@ -500,6 +596,7 @@ mod tests {
     #[test]
     fn codes_are_stable_and_serialised() {
         let f = AuthFailure::TokenExpired {
+            token: "refresh",
             expired_at: 10,
             now: 80,
             leeway: 60,

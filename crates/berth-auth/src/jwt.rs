@@ -528,9 +528,28 @@ pub struct AccessClaims {
     /// The identity's credential generation when the token was issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<u64>,
+    /// Requested actions the identity was refused when the token was issued
+    /// (berth's own claim): if the registry allows one of them later, the
+    /// role assignments or scope map changed since, and the refusal of
+    /// this token says that a new login picks the change up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<ResourceActions>,
 }
 
 impl AccessClaims {
+    /// Whether `action` on the resource was asked for and refused when the
+    /// token was issued.
+    pub fn refused_at_issue(
+        &self,
+        resource_type: crate::scope::ResourceType,
+        name: &str,
+        action: crate::scope::Action,
+    ) -> bool {
+        self.refused
+            .iter()
+            .any(|ra| ra.allows(resource_type, name, action))
+    }
+
     /// Whether the token grants `action` on the resource (`*` covers all).
     pub fn allows(
         &self,
@@ -766,26 +785,30 @@ impl TokenService {
         subject: &str,
         access: Vec<ResourceActions>,
     ) -> Result<IssuedToken, KeyError> {
-        self.issue_access_claims(subject, access, None, None)
+        self.issue_access_claims(subject, access, Vec::new(), None, None)
     }
 
     /// Issue an access token that also names the identity and its
     /// credential generation, so the registry can re-check both while the
     /// token lives (revocation within the live-cache interval).
+    /// `refused` lists the requested actions that were not granted
+    /// (see [`AccessClaims::refused`]).
     pub fn issue_access_for(
         &self,
         subject: &str,
         access: Vec<ResourceActions>,
+        refused: Vec<ResourceActions>,
         principal: PrincipalRef,
         generation: u64,
     ) -> Result<IssuedToken, KeyError> {
-        self.issue_access_claims(subject, access, Some(principal), Some(generation))
+        self.issue_access_claims(subject, access, refused, Some(principal), Some(generation))
     }
 
     fn issue_access_claims(
         &self,
         subject: &str,
         access: Vec<ResourceActions>,
+        refused: Vec<ResourceActions>,
         principal: Option<PrincipalRef>,
         generation: Option<u64>,
     ) -> Result<IssuedToken, KeyError> {
@@ -804,6 +827,7 @@ impl TokenService {
             grant_type: None,
             principal,
             generation,
+            refused,
         };
         self.issued(&claims, jti, now, ttl)
     }
@@ -890,7 +914,8 @@ impl TokenService {
             });
         }
         let c: AccessClaims = from_value(value)?;
-        self.check_common(&c.iss, &c.aud, &self.config.audience, c.nbf, c.exp)?;
+        self.check_common(&c.iss, &c.aud, &self.config.audience, c.nbf, c.exp)
+            .map_err(|f| f.for_token("access"))?;
         Ok(c)
     }
 
@@ -905,7 +930,8 @@ impl TokenService {
             });
         }
         let c: RefreshClaims = from_value(value)?;
-        self.check_common(&c.iss, &c.aud, &self.config.audience, c.nbf, c.exp)?;
+        self.check_common(&c.iss, &c.aud, &self.config.audience, c.nbf, c.exp)
+            .map_err(|f| f.for_token("refresh"))?;
         Ok(c)
     }
 
@@ -926,7 +952,8 @@ impl TokenService {
             &self.config.directory_audience,
             c.nbf,
             c.exp,
-        )?;
+        )
+        .map_err(|f| f.for_token("identity"))?;
         Ok(c)
     }
 
@@ -965,6 +992,7 @@ pub fn check_times(now: u64, nbf: u64, exp: u64, leeway: u64) -> Result<(), Auth
     }
     if now >= exp.saturating_add(leeway) {
         return Err(AuthFailure::TokenExpired {
+            token: "bearer",
             expired_at: exp,
             now,
             leeway,

@@ -52,6 +52,7 @@ pub mod jwt;
 pub mod oidc;
 pub mod password;
 pub mod principal;
+pub mod refusal;
 pub mod role;
 pub mod scope;
 pub mod scope_map;

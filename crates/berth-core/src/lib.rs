@@ -12,5 +12,5 @@ pub mod route;
 
 pub use digest::{Algorithm, Digest, DigestHasher};
 pub use error::{ErrorCode, OciError};
-pub use manifest::{Descriptor, ManifestInfo, MediaType};
+pub use manifest::{Descriptor, ManifestInfo, MediaType, Platform};
 pub use name::{Reference, RepositoryName, Tag};

@@ -71,6 +71,9 @@ pub struct ManifestInfo {
     pub blobs: Vec<Digest>,
     /// Child manifests this index needs in the repository.
     pub manifests: Vec<Digest>,
+    /// The `platform` of each child in [`ManifestInfo::manifests`] (same
+    /// order), when its descriptor names one.
+    pub platforms: Vec<Option<Platform>>,
     /// The `subject` descriptor, when present.
     pub subject: Option<Digest>,
     /// The artifact type for the referrers API: `artifactType`, else the
@@ -78,6 +81,77 @@ pub struct ManifestInfo {
     pub artifact_type: Option<String>,
     /// The manifest's own annotations.
     pub annotations: Option<Map<String, Value>>,
+}
+
+/// A descriptor's `platform` (the fields berth matches on), or a platform
+/// an operator names as `os/architecture[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// `os`, e.g. `linux`.
+    pub os: String,
+    /// `architecture`, e.g. `arm64`.
+    pub architecture: String,
+    /// `variant`, e.g. `v8`.
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// Whether a child with platform `child` is one this platform names:
+    /// os and architecture equal, and the variant too when this one has one.
+    pub fn covers(&self, child: &Platform) -> bool {
+        self.os == child.os
+            && self.architecture == child.architecture
+            && self
+                .variant
+                .as_ref()
+                .is_none_or(|v| child.variant.as_ref() == Some(v))
+    }
+
+    fn from_descriptor(v: &Value) -> Option<Platform> {
+        let p = v.get("platform")?.as_object()?;
+        Some(Platform {
+            os: p.get("os")?.as_str()?.to_string(),
+            architecture: p.get("architecture")?.as_str()?.to_string(),
+            variant: p
+                .get("variant")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        })
+    }
+}
+
+impl std::str::FromStr for Platform {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.trim().split('/').collect();
+        let ok = |p: &&str| !p.is_empty() && !p.contains(char::is_whitespace);
+        match parts.as_slice() {
+            [os, arch] if ok(os) && ok(arch) => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: Some(variant.to_string()),
+            }),
+            _ => Err(format!(
+                "platform '{s}' must have the form os/architecture[/variant], e.g. linux/arm64"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> OciError {
@@ -160,6 +234,7 @@ pub fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifes
 
     let mut blobs = Vec::new();
     let mut manifests = Vec::new();
+    let mut platforms = Vec::new();
     let artifact_type = match kind {
         ManifestKind::Image => {
             let config = obj
@@ -187,6 +262,7 @@ pub fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifes
             };
             for (i, m) in list.iter().enumerate() {
                 manifests.push(descriptor(m, &format!("manifests[{i}]"))?.digest);
+                platforms.push(Platform::from_descriptor(m));
             }
             artifact_type_field
         }
@@ -196,6 +272,7 @@ pub fn parse_manifest(content_type: Option<&str>, body: &[u8]) -> Result<Manifes
         kind,
         blobs,
         manifests,
+        platforms,
         subject,
         artifact_type,
         annotations,
@@ -283,6 +360,32 @@ mod tests {
         assert_eq!(info.kind, ManifestKind::Index);
         assert_eq!(info.manifests.len(), 1);
         assert_eq!(info.media_type, MediaType::DOCKER_MANIFEST_LIST);
+        assert_eq!(info.platforms, vec![None]);
+    }
+
+    #[test]
+    fn index_children_carry_their_platform() {
+        let m = json!({
+            "schemaVersion": 2,
+            "mediaType": MediaType::OCI_INDEX,
+            "manifests": [
+                {"mediaType": MediaType::OCI_MANIFEST, "digest": d(1), "size": 7,
+                 "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+                {"mediaType": MediaType::OCI_MANIFEST, "digest": d(2), "size": 7,
+                 "platform": {"os": "linux", "architecture": "amd64"}},
+            ]
+        });
+        let info = parse_manifest(None, m.to_string().as_bytes()).unwrap();
+        let arm: Platform = "linux/arm64".parse().unwrap();
+        let arm_v7: Platform = "linux/arm64/v7".parse().unwrap();
+        let child = info.platforms[0].as_ref().unwrap();
+        assert!(arm.covers(child));
+        assert!(!arm_v7.covers(child));
+        assert!(!arm.covers(info.platforms[1].as_ref().unwrap()));
+        assert_eq!(child.to_string(), "linux/arm64/v8");
+        for bad in ["linux", "linux/", "/amd64", "a/b/c/d", "linux/amd 64"] {
+            assert!(bad.parse::<Platform>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -207,13 +207,13 @@ pub static CODES: &[CodeInfo] = &[
     code(
         "CONNECTIVITY_TOOMANYREQUESTS_ERROR",
         E,
-        "The registry throttled this client (429) after too many failed logins from this IP or for this identity.",
+        "The registry throttled this client (429) after too many failed logins from this address (for this identity, or for any).",
         "Wait for the time in `Retry-After`, then fix the credentials of the client that keeps failing.",
     ),
     code(
         "STALE_CREDENTIALS_ANONYMOUS_PULL",
         W,
-        "Anonymous pull is on, but the stored credentials are refused; clients send them anyway and get \"pull access denied\" where anonymous pull would work.",
+        "Anonymous pull is on, but the stored credentials are refused; clients send them anyway. berth then serves pull-only requests with exactly anonymous access (the failed login is still audited and throttled), but `docker login`, pushes and anything beyond anonymous pull fail until the credentials are fixed or removed.",
         "Log out (`docker logout <login-server>`) to pull anonymously, or log in again.",
     ),
     code(
@@ -233,6 +233,25 @@ pub static CODES: &[CodeInfo] = &[
         W,
         "With `--repository`: the caller may not delete in the repository; the message names the missing role or scope-map action.",
         "Ask an Owner for AcrDelete (or Contributor) on the repository, or add `content/delete` to the token's scope map.",
+    ),
+    // Refusals that name the fix (issue 13): one block, in check order.
+    code(
+        "REFRESH_TOKEN_USERNAME_ERROR",
+        E,
+        "A registry refresh token is used as the password with a username other than `00000000-0000-0000-0000-000000000000`; the registry refuses it (it tells from the password alone, whatever the username).",
+        "Log in with the username `00000000-0000-0000-0000-000000000000` and the refresh token as password (`docker login -u 00000000-0000-0000-0000-000000000000 --password-stdin <login-server>`), or let `berth login --expose-token` print both.",
+    ),
+    code(
+        "MANAGEMENT_ROLE_MISSING",
+        W,
+        "The identity logs in, but holds no registry-wide role that allows the management API: `berth` management commands and `/api/v1` answer 403 (reading needs Reader, Contributor or Owner; changes need Contributor or Owner; role assignments need Owner).",
+        "Ask an Owner for a registry-wide role: `berth role-assignment create --assignee <you> --role Reader` to read, Contributor to change.",
+    ),
+    code(
+        "ACCESS_CHANGED_RELOGIN",
+        W,
+        "With `--access-token`: the token was refused an action when it was issued that the identity may do now (a role assignment or scope-map rule was added since). The registry refuses the old token for it; a new token carries the new access.",
+        "Log in again (`docker login`, `berth login`) or request a new token for the scope; clients that follow the registry's `insufficient_scope` challenge do this by themselves.",
     ),
     code(
         "CHECK_SKIPPED",

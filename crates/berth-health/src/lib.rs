@@ -74,6 +74,12 @@ pub struct CheckHealthArgs {
     /// secret (client-credentials grant).
     #[arg(long, requires = "username")]
     pub service_principal: bool,
+    /// Check this access token (one a client already holds, e.g. from a CI
+    /// log) instead of requesting a new one; with `--repository` the
+    /// permission probes use it and say when access changed after it was
+    /// issued.
+    #[arg(long, value_name = "JWT")]
+    pub access_token: Option<String>,
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,

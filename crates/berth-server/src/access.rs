@@ -52,22 +52,57 @@ pub struct RequiredAccess {
     /// it: pull on a mount's `from` (without it the mount falls back to an
     /// ordinary upload session, as the spec allows).
     pub optional: Vec<RepoAccess>,
+    /// A mount without `from`: pull on whichever repositories hold the
+    /// blob, known only once the store has named them, so the gate answers
+    /// with a [`PullCheck`] instead of a yes or no.
+    pub pull_check: bool,
+}
+
+/// Whether the caller may pull a repository, for repositories the request
+/// did not name (the source of a mount without `from`). The gate builds it
+/// from the same principal, policy and token it decided the request with.
+pub trait PullCheck: Send + Sync {
+    /// Whether the caller may pull `repository`.
+    fn may_pull(&self, repository: &str) -> bool;
+}
+
+/// A [`PullCheck`] that allows every repository (no authentication).
+pub struct PullAnything;
+
+impl PullCheck for PullAnything {
+    fn may_pull(&self, _repository: &str) -> bool {
+        true
+    }
 }
 
 /// What the gate granted beyond the required access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Granted {
     /// Whether every `optional` access is allowed too.
     pub optional: bool,
+    /// With [`RequiredAccess::pull_check`]: which other repositories the
+    /// caller may pull (`None`: none).
+    pub pull_check: Option<std::sync::Arc<dyn PullCheck>>,
+}
+
+impl std::fmt::Debug for Granted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Granted")
+            .field("optional", &self.optional)
+            .field("pull_check", &self.pull_check.is_some())
+            .finish()
+    }
 }
 
 /// The access the distribution spec implies for `method` on `route`
 /// (GET/HEAD → pull; POST/PUT/PATCH → pull+push; DELETE → delete; catalog →
-/// `registry:catalog:*`; a mount also needs pull on `from`).
+/// `registry:catalog:*`; a mount also needs pull on `from`, or, without
+/// `from` (`mount_any`), on a repository that holds the blob).
 pub fn required_access(
     method: &Method,
     route: &V2Route<'_>,
     mount_from: Option<&str>,
+    mount_any: bool,
 ) -> RequiredAccess {
     let mut req = RequiredAccess::default();
     match route {
@@ -84,11 +119,15 @@ pub fn required_access(
                     repository: name.to_string(),
                     actions,
                 });
-                if let (V2Route::UploadStart { .. }, Some(from)) = (route, mount_from) {
-                    req.optional.push(RepoAccess {
-                        repository: from.to_string(),
-                        actions: vec![RepoAction::Pull],
-                    });
+                if let V2Route::UploadStart { .. } = route {
+                    if let Some(from) = mount_from {
+                        req.optional.push(RepoAccess {
+                            repository: from.to_string(),
+                            actions: vec![RepoAction::Pull],
+                        });
+                    } else if mount_any {
+                        req.pull_check = true;
+                    }
                 }
             }
         }
@@ -128,9 +167,16 @@ impl AccessGate for OpenGate {
     fn check<'a>(
         &'a self,
         _ctx: &'a RequestContext<'a>,
-        _required: &'a RequiredAccess,
+        required: &'a RequiredAccess,
     ) -> BoxFuture<'a, Result<Granted, Response>> {
-        Box::pin(async { Ok(Granted { optional: true }) })
+        Box::pin(async move {
+            Ok(Granted {
+                optional: true,
+                pull_check: required
+                    .pull_check
+                    .then(|| std::sync::Arc::new(PullAnything) as std::sync::Arc<dyn PullCheck>),
+            })
+        })
     }
 }
 
@@ -145,24 +191,33 @@ mod tests {
             reference: "x",
         };
         assert_eq!(
-            required_access(&Method::GET, &r, None).repositories[0].actions,
+            required_access(&Method::GET, &r, None, false).repositories[0].actions,
             vec![RepoAction::Pull]
         );
         assert_eq!(
-            required_access(&Method::PUT, &r, None).repositories[0].actions,
+            required_access(&Method::PUT, &r, None, false).repositories[0].actions,
             vec![RepoAction::Pull, RepoAction::Push]
         );
         assert_eq!(
-            required_access(&Method::DELETE, &r, None).repositories[0].actions,
+            required_access(&Method::DELETE, &r, None, false).repositories[0].actions,
             vec![RepoAction::Delete]
         );
         let mount = required_access(
             &Method::POST,
             &V2Route::UploadStart { name: "a" },
             Some("b"),
+            true,
         );
         assert_eq!(mount.repositories.len(), 1);
         assert_eq!(mount.optional[0].repository, "b");
-        assert!(required_access(&Method::GET, &V2Route::Catalog, None).catalog);
+        assert!(!mount.pull_check, "a mount with from names its source");
+        let anywhere = required_access(
+            &Method::POST,
+            &V2Route::UploadStart { name: "a" },
+            None,
+            true,
+        );
+        assert!(anywhere.pull_check && anywhere.optional.is_empty());
+        assert!(required_access(&Method::GET, &V2Route::Catalog, None, false).catalog);
     }
 }

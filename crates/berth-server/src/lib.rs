@@ -6,6 +6,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod conn;
 pub mod error;
 pub mod metrics;
 pub mod tls;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub gate: Arc<dyn AccessGate>,
     /// Where audit events go (`None`: not recorded).
     pub audit: Option<audit::Recorder>,
+    /// Which references a pushed manifest needs in its repository.
+    pub manifest_validation: Arc<berth_store::ManifestValidation>,
 }
 
 /// Build the application router. With `auth`, the token service's routes,
@@ -73,6 +76,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// TLS certificate and key (PEM) when serving HTTPS.
     pub tls: Option<tls::TlsFiles>,
+    /// Connection limits and timeouts.
+    pub limits: conn::ConnLimits,
 }
 
 /// Serve `app` until `shutdown` resolves.
@@ -89,20 +94,12 @@ pub async fn serve(
         tls = opts.tls.is_some(),
         "berth is serving"
     );
-    match opts.tls {
-        None => {
-            use axum::serve::ListenerExt;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        }
-        Some(files) => tls::serve_tls(listener, router, &files, shutdown).await?,
-    }
+    let tls = match &opts.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(
+            tls::server_config(files)?,
+        ))),
+        None => None,
+    };
+    conn::serve_connections(listener, router, tls, opts.limits, shutdown).await?;
     Ok(())
 }

@@ -7,6 +7,9 @@
 //!   outcomes by precise reason code (the login events' `reason`).
 //! * `berth_audit_events_dropped_total{cause}`: audit events lost because
 //!   the recorder's buffer was full or a write failed.
+//! * `berth_login_throttled_total{limit}` and
+//!   `berth_login_account_alarms_total`: logins refused by the failed-login
+//!   limits, and accounts that crossed the under-attack threshold.
 //!
 //! `/metrics` needs no registry credentials; when authentication is on it
 //! obeys the registry's network rules (see docs/configuration.md).
@@ -89,6 +92,28 @@ fn describe() {
         "Audit events lost because the buffer was full or a write failed"
     );
     metrics::counter!(DROPPED_METRIC, "cause" => "buffer_full").increment(0);
+    metrics::describe_counter!(
+        THROTTLED_METRIC,
+        "Logins refused by a failed-login limit (address, account_address, account_under_attack)"
+    );
+    metrics::describe_counter!(
+        ALARMS_METRIC,
+        "Times an account crossed the under-attack threshold of failed logins from all addresses"
+    );
+    metrics::counter!(ALARMS_METRIC).increment(0);
+}
+
+const THROTTLED_METRIC: &str = "berth_login_throttled_total";
+const ALARMS_METRIC: &str = "berth_login_account_alarms_total";
+
+/// Count a login refused by the failed-login limit `limit`.
+pub fn login_throttled(limit: &'static str) {
+    metrics::counter!(THROTTLED_METRIC, "limit" => limit).increment(1);
+}
+
+/// Count an account crossing the under-attack threshold.
+pub fn login_account_alarm() {
+    metrics::counter!(ALARMS_METRIC).increment(1);
 }
 
 /// A fixed, low-cardinality class for a request path.

@@ -1,15 +1,10 @@
-//! HTTPS with rustls: loading PEM files, generating a self-signed
-//! development certificate, and the TLS accept loop.
+//! HTTPS with rustls: loading PEM files and generating a self-signed
+//! development certificate (the accept loop is [`crate::conn`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
-use tokio_rustls::TlsAcceptor;
 
 /// Certificate chain and private key, PEM files.
 #[derive(Debug, Clone)]
@@ -89,47 +84,4 @@ pub fn server_config(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
     .context("certificate and key do not match")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
-}
-
-/// Accept TLS connections on `listener` and serve `router` on them.
-pub async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    files: &TlsFiles,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let acceptor = TlsAcceptor::from(Arc::new(server_config(files)?));
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = &mut shutdown => return Ok(()),
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let router = router.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-            let service = TowerToHyperService::new(router);
-            if let Err(e) = Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(error = %e, "connection ended with error");
-            }
-        });
-    }
 }

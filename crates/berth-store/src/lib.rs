@@ -7,6 +7,9 @@
 //! * [`registry::Registry`]: the operations the HTTP layer calls, combining
 //!   the two so that every commit is atomic and every blob read is scoped to
 //!   a repository.
+//! * [`validation::ManifestValidation`]: which references a pushed manifest
+//!   needs in its repository (strict, or sparse for partial mirrors), with
+//!   [`sparse`] remembering what a sparse manifest was accepted without.
 //! * [`audit::AuditStore`]: login and repository audit events and the
 //!   explain records of refusals, with retention pruning.
 //! * [`identity::IdentityRepo`]: identities, credentials, scope maps, role
@@ -22,14 +25,18 @@ pub mod error;
 pub mod identity;
 pub mod manifest_cache;
 pub mod meta;
+pub mod mount;
 pub mod portal;
 pub mod registry;
+pub mod sparse;
 pub mod stream;
+pub mod validation;
 
 pub use error::StoreError;
 pub use identity::IdentityRepo;
 pub use registry::{BlobRead, PutManifestOutcome, Registry, StoredManifest, UploadStatus};
 pub use stream::ByteStream;
+pub use validation::ManifestValidation;
 
 /// Milliseconds since the unix epoch.
 pub fn now_ms() -> i64 {

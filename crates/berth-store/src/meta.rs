@@ -273,7 +273,7 @@ impl MetaStore {
         Ok(row)
     }
 
-    /// Store a validated manifest (and optionally tag it) atomically.
+    /// Store a validated manifest (and point `tags` at it) atomically.
     /// Fails with the first missing blob or child manifest, writing nothing.
     pub async fn put_manifest(
         &self,
@@ -281,7 +281,7 @@ impl MetaStore {
         digest: &Digest,
         info: &ManifestInfo,
         content: &[u8],
-        tag: Option<&str>,
+        tags: &[&str],
     ) -> Result<(), PutManifestError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
@@ -329,14 +329,14 @@ impl MetaStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if let Some(tag) = tag {
+        for tag in tags {
             sqlx::query(
                 "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (repository_id, name) DO UPDATE SET digest = excluded.digest, \
                  updated_at = excluded.updated_at",
             )
             .bind(repo_id)
-            .bind(tag)
+            .bind(*tag)
             .bind(digest.to_string())
             .bind(now)
             .execute(&mut *tx)

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use berth_core::manifest::parse_manifest;
-use berth_core::{Algorithm, Descriptor, Digest, ErrorCode, OciError, Reference, RepositoryName};
+use berth_core::{
+    Algorithm, Descriptor, Digest, ErrorCode, OciError, Reference, RepositoryName, Tag,
+};
 use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::Mutex;
@@ -13,6 +15,7 @@ use crate::blobs::FsBlobStore;
 use crate::error::StoreError;
 use crate::meta::{MetaStore, PutManifestError};
 use crate::stream::{hash_prefix, write_hashed, ByteStream};
+use crate::validation::{CheckedReferences, ManifestValidation};
 
 /// Upload sessions idle for longer than this are removed.
 pub const UPLOAD_IDLE_EXPIRY_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -467,16 +470,22 @@ impl Registry {
         }))
     }
 
-    /// Validate and store a manifest under a tag or its digest.
+    /// Validate and store a manifest under its digest and tags: the tag of
+    /// a tag reference and the `?tag=` parameters. A digest reference keeps
+    /// its algorithm for every tag; a tag reference is digested with sha256.
+    /// `validation` says which of its references must already be in `repo`.
     pub async fn put_manifest(
         &self,
         repo: &RepositoryName,
         reference: &Reference,
+        tags: &[Tag],
         content_type: Option<&str>,
         body: &[u8],
+        validation: &ManifestValidation,
     ) -> Result<PutManifestOutcome, StoreError> {
         let info = parse_manifest(content_type, body)?;
-        let (digest, tag) = match reference {
+        let mut names: Vec<&str> = Vec::with_capacity(tags.len() + 1);
+        let digest = match reference {
             Reference::Digest(d) => {
                 let actual = Digest::compute(d.algorithm(), body);
                 if &actual != d {
@@ -488,21 +497,45 @@ impl Registry {
                         .detail(serde_json::json!({"expected": d.to_string(), "actual": actual.to_string()})),
                     ));
                 }
-                (actual, None)
+                actual
             }
-            Reference::Tag(t) => (Digest::sha256(body), Some(t.as_str())),
+            Reference::Tag(t) => {
+                names.push(t.as_str());
+                Digest::sha256(body)
+            }
         };
-        match self
+        for t in tags {
+            if !names.contains(&t.as_str()) {
+                names.push(t.as_str());
+            }
+        }
+        let CheckedReferences { required, optional } = validation.split(&info);
+        let stored = self
             .meta
-            .put_manifest(repo.as_str(), &digest, &info, body, tag)
-            .await
-        {
-            Ok(()) => Ok(PutManifestOutcome {
-                digest,
-                subject: info.subject,
-                media_type: info.media_type,
-                artifact_type: info.artifact_type,
-            }),
+            .put_manifest(repo.as_str(), &digest, &required, body, &names)
+            .await;
+        drop(required);
+        match stored {
+            Ok(()) => {
+                if !optional.is_empty() {
+                    // Only for a later 404's message: the manifest is stored
+                    // and acknowledged even if this bookkeeping fails.
+                    if let Err(e) = self
+                        .meta
+                        .record_absent_references(repo.as_str(), &digest, &optional)
+                        .await
+                    {
+                        tracing::warn!(error = %e, repository = %repo, manifest = %digest,
+                            "recording the absent references of a sparse manifest failed");
+                    }
+                }
+                Ok(PutManifestOutcome {
+                    digest,
+                    subject: info.subject,
+                    media_type: info.media_type,
+                    artifact_type: info.artifact_type,
+                })
+            }
             Err(PutManifestError::MissingBlob(d)) => Err(StoreError::Oci(
                 OciError::with_message(
                     ErrorCode::ManifestBlobUnknown,

@@ -98,6 +98,57 @@ pub struct ServeArgs {
     /// `buffered` (through the page cache).
     #[arg(long, value_enum, env = "BERTH_UPLOAD_IO")]
     pub upload_io: Option<UploadIo>,
+    /// Accept sparse manifests: image manifests whose layers, and indexes
+    /// whose child manifests, were not pushed (mirroring part of a
+    /// multi-arch image under its original digest). Off: every reference
+    /// must be in the repository.
+    #[arg(long, env = "BERTH_SPARSE_MANIFESTS")]
+    pub sparse_manifests: bool,
+    /// With --sparse-manifests: platforms (os/arch[/variant], comma-separated)
+    /// whose index children must still be present, e.g. linux/amd64,linux/arm64.
+    #[arg(
+        long,
+        env = "BERTH_INDEX_PLATFORMS",
+        value_delimiter = ',',
+        value_name = "OS/ARCH[/VARIANT]"
+    )]
+    pub index_platforms: Vec<String>,
+    /// Connection limits and timeouts.
+    #[command(flatten)]
+    pub connections: ConnArgs,
+}
+
+/// Connection limits and timeouts of `berth serve` (see docs/configuration.md).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConnArgs {
+    /// Time allowed for the TLS handshake, a connection's first request
+    /// and each request head, e.g. `20s` [default: 20s].
+    #[arg(long, env = "BERTH_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub header_read_timeout: Option<std::time::Duration>,
+    /// Close a connection with no request and no traffic for this long,
+    /// e.g. `75s` [default: 75s].
+    #[arg(long, env = "BERTH_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<std::time::Duration>,
+    /// Open client connections at most [default: 4096].
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Open connections from one client address (IPv6: one /64) at most;
+    /// trusted proxies are exempt [default: 256].
+    #[arg(long, env = "BERTH_MAX_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub max_connections_per_address: Option<usize>,
+}
+
+/// A duration such as `20s`, `2m` or `500ms` (a bare number is seconds).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = match s.trim().parse::<u64>() {
+        Ok(secs) => std::time::Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("'{s}' is not a duration like 20s, 2m or 500ms: {e}"))?,
+    };
+    if d.is_zero() {
+        return Err(format!("'{s}': the duration must be more than zero"));
+    }
+    Ok(d)
 }
 
 /// The `berth.toml` file (every key optional).
@@ -129,6 +180,18 @@ pub struct FileConfig {
     pub audit_log: Option<String>,
     /// Upload write mode.
     pub upload_io: Option<UploadIo>,
+    /// Accept sparse manifests.
+    pub sparse_manifests: Option<bool>,
+    /// Platforms whose index children must be present (with sparse manifests).
+    pub index_platforms: Option<Vec<String>>,
+    /// Header-read timeout (a duration string).
+    pub header_read_timeout: Option<String>,
+    /// Idle timeout (a duration string).
+    pub idle_timeout: Option<String>,
+    /// Global connection limit.
+    pub max_connections: Option<usize>,
+    /// Per-address connection limit.
+    pub max_connections_per_address: Option<usize>,
 }
 
 /// `[tls]` in `berth.toml`.
@@ -188,6 +251,10 @@ pub struct ServeConfig {
     pub audit_log: Option<String>,
     /// Upload write mode.
     pub upload_io: UploadIo,
+    /// Which references a pushed manifest needs in its repository.
+    pub manifest_validation: berth_store::ManifestValidation,
+    /// Connection limits and timeouts.
+    pub connections: berth_server::conn::ConnLimits,
 }
 
 /// Default audit retention, days.
@@ -223,6 +290,7 @@ impl ServeArgs {
             ),
             None => (FileConfig::default(), None),
         };
+        let mut connections = self.connections.resolve(&file)?;
         let listen = match self.listen.or(file.listen) {
             Some(a) => a,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -280,7 +348,19 @@ impl ServeArgs {
                 "audit retention must be 1 to {MAX_AUDIT_RETENTION_DAYS} days, got {audit_retention_days}"
             );
         }
+        let platforms = if self.index_platforms.is_empty() {
+            file.index_platforms.unwrap_or_default()
+        } else {
+            self.index_platforms
+        };
+        let manifest_validation = manifest_validation(
+            self.sparse_manifests || file.sparse_manifests.unwrap_or(false),
+            &platforms,
+        )?;
+        connections.exempt = trusted_proxies.clone();
         Ok(ServeConfig {
+            manifest_validation,
+            connections,
             upload_io: self
                 .upload_io
                 .or(file.upload_io)
@@ -303,6 +383,74 @@ impl ServeArgs {
                 .unwrap_or(LogFormat::Text),
             tls,
             config_file,
+        })
+    }
+}
+
+/// The manifest validation setting from `--sparse-manifests` and
+/// `--index-platforms` (which only means something with sparse manifests).
+fn manifest_validation(
+    sparse: bool,
+    platforms: &[String],
+) -> anyhow::Result<berth_store::ManifestValidation> {
+    let index_platforms = platforms
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            p.parse::<berth_core::Platform>()
+                .map_err(anyhow::Error::msg)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !sparse && !index_platforms.is_empty() {
+        anyhow::bail!(
+            "--index-platforms (index_platforms) only applies with --sparse-manifests \
+             (sparse_manifests = true): without it every child of an index must be present"
+        );
+    }
+    Ok(berth_store::ManifestValidation {
+        sparse,
+        index_platforms,
+    })
+}
+
+impl ConnArgs {
+    /// Merge with the file's keys and the defaults (the caller adds the
+    /// trusted proxies, which are exempt from the per-address limit).
+    fn resolve(self, file: &FileConfig) -> anyhow::Result<berth_server::conn::ConnLimits> {
+        use berth_server::conn as c;
+        let from_file = |key: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|s| parse_duration(s).map_err(|e| anyhow::anyhow!("{key}: {e}")))
+                .transpose()
+        };
+        let header_read_timeout = match self.header_read_timeout {
+            Some(d) => d,
+            None => from_file("header_read_timeout", &file.header_read_timeout)?
+                .unwrap_or(c::DEFAULT_HEADER_READ_TIMEOUT),
+        };
+        let idle_timeout = match self.idle_timeout {
+            Some(d) => d,
+            None => {
+                from_file("idle_timeout", &file.idle_timeout)?.unwrap_or(c::DEFAULT_IDLE_TIMEOUT)
+            }
+        };
+        let max_connections = self
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(c::DEFAULT_MAX_CONNECTIONS);
+        let max_connections_per_address = self
+            .max_connections_per_address
+            .or(file.max_connections_per_address)
+            .unwrap_or(c::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS);
+        if max_connections == 0 || max_connections_per_address == 0 {
+            anyhow::bail!("connection limits must be at least 1");
+        }
+        Ok(c::ConnLimits {
+            header_read_timeout,
+            idle_timeout,
+            max_connections,
+            max_connections_per_address,
+            exempt: Vec::new(),
         })
     }
 }
@@ -357,6 +505,50 @@ mod tests {
     }
 
     #[test]
+    fn manifest_validation_is_strict_by_default_and_checked() {
+        let c = ServeArgs::default().resolve().expect("defaults");
+        assert_eq!(
+            c.manifest_validation,
+            berth_store::ManifestValidation::default()
+        );
+        let args = ServeArgs {
+            sparse_manifests: true,
+            index_platforms: vec!["linux/amd64".into(), "linux/arm/v7".into()],
+            ..Default::default()
+        };
+        let v = args.resolve().expect("resolve").manifest_validation;
+        assert!(v.sparse);
+        assert_eq!(v.index_platforms.len(), 2);
+        assert_eq!(v.index_platforms[1].variant.as_deref(), Some("v7"));
+        let args = ServeArgs {
+            index_platforms: vec!["linux/amd64".into()],
+            ..Default::default()
+        };
+        assert!(args.resolve().is_err(), "platforms without sparse");
+        let args = ServeArgs {
+            sparse_manifests: true,
+            index_platforms: vec!["amd64".into()],
+            ..Default::default()
+        };
+        assert!(args.resolve().is_err(), "malformed platform");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.toml");
+        std::fs::write(
+            &path,
+            "sparse_manifests = true\nindex_platforms = [\"linux/arm64\"]\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let v = args.resolve().expect("resolve").manifest_validation;
+        assert!(v.sparse);
+        assert_eq!(v.index_platforms[0].to_string(), "linux/arm64");
+    }
+
+    #[test]
     fn audit_settings_default_and_validate() {
         let c = ServeArgs::default().resolve().expect("defaults");
         assert_eq!(c.audit_retention_days, DEFAULT_AUDIT_RETENTION_DAYS);
@@ -374,5 +566,32 @@ mod tests {
         let c = args.resolve().expect("resolve");
         assert_eq!(c.audit_retention_days, 7);
         assert_eq!(c.audit_log.as_deref(), Some("-"));
+    }
+
+    #[test]
+    fn connection_limits_from_file_and_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.toml");
+        std::fs::write(
+            &path,
+            "header_read_timeout = \"3s\"\nidle_timeout = \"2m\"\nmax_connections = 10\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            connections: ConnArgs {
+                max_connections_per_address: Some(4),
+                ..ConnArgs::default()
+            },
+            ..ServeArgs::default()
+        };
+        let c = args.resolve().expect("resolve").connections;
+        assert_eq!(c.header_read_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(c.idle_timeout, std::time::Duration::from_secs(120));
+        assert_eq!(c.max_connections, 10);
+        assert_eq!(c.max_connections_per_address, 4);
+        assert_eq!(parse_duration("15"), Ok(std::time::Duration::from_secs(15)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
     }
 }

@@ -64,6 +64,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             registry: registry.clone(),
             gate,
             audit: Some(recorder),
+            manifest_validation: Arc::new(config.manifest_validation.clone()),
         };
         tracing::info!(
             listen = %format!("{scheme}://{}", config.listen),
@@ -71,6 +72,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             config_file = ?config.config_file,
             login_server = %config.login_server,
             auth = !config.auth_disabled,
+            sparse_manifests = config.manifest_validation.sparse,
             version = env!("CARGO_PKG_VERSION"),
             "berth is starting"
         );
@@ -78,6 +80,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ServeOptions {
                 listen: config.listen,
                 tls: tls_files,
+                limits: config.connections.clone(),
             },
             berth_server::app(state, auth),
             shutdown_signal(),

@@ -146,17 +146,17 @@ const SCOPE_MAP_WITHOUT_PUSH: Row = Row {
     status: "warning",
     finding_text: "content/write",
     http_status: Some(403),
-    client_message: "requested access to the resource is denied",
+    client_message: "requested access to the resource is denied: token \"reader-token\" may not push to app: its scope map grants content/read; it needs content/write",
     audit_reason: Some("scope_map_missing_action"),
     audit_rule: Some("scope_map"),
 };
 const STALE_WITH_ANONYMOUS: Row = Row {
-    cause: "anonymous pull on, stale stored credentials",
+    cause: "anonymous pull on, stale stored credentials (a login; a pull-only request gets anonymous access)",
     code: "STALE_CREDENTIALS_ANONYMOUS_PULL",
     status: "warning",
     finding_text: "anonymous pull is on",
     http_status: Some(401),
-    client_message: "revoked",
+    client_message: "the token was revoked: log in again; anonymous pull is on for this registry: the stored credentials are refused, and `docker logout 127.0.0.1:",
     audit_reason: Some("revoked_token"),
     audit_rule: Some("credential"),
 };
@@ -216,7 +216,7 @@ const EXPIRED_SP_SECRET: Row = Row {
     status: "error",
     finding_text: "expired",
     http_status: Some(401),
-    client_message: "this password or client secret has expired",
+    client_message: "this password or client secret has expired: client secret ",
     audit_reason: Some("expired_secret"),
     audit_rule: Some("credential"),
 };
@@ -226,7 +226,7 @@ const EXPIRED_REFRESH_TOKEN: Row = Row {
     status: "error",
     finding_text: "expired",
     http_status: Some(401),
-    client_message: "the token has expired",
+    client_message: "the token has expired: this registry refresh token expired at ",
     audit_reason: Some("token_expired"),
     audit_rule: Some("credential"),
 };
@@ -240,9 +240,61 @@ const EXPIRED_DIRECTORY_TOKEN: Row = Row {
     status: "error",
     finding_text: "expired",
     http_status: Some(401),
-    client_message: "the token has expired",
+    client_message: "the token has expired: this directory token expired at ",
     audit_reason: Some("token_expired"),
     audit_rule: Some("credential"),
+};
+/// A repository token's password past its expiry (issue 13: the message
+/// names the password, when, and the command that renews it).
+const EXPIRED_TOKEN_PASSWORD: Row = Row {
+    cause: "repository token password1 expired (server clock 2 days on)",
+    code: "CONNECTIVITY_AAD_LOGIN_ERROR",
+    status: "error",
+    finding_text: "expired",
+    http_status: Some(401),
+    client_message: "this password or client secret has expired: password1 of repository token \"nightly-token\" expired at ",
+    audit_reason: Some("expired_secret"),
+    audit_rule: Some("credential"),
+};
+const REFRESH_TOKEN_WRONG_USERNAME: Row = Row {
+    cause: "a refresh token sent with a username other than the null GUID",
+    code: "REFRESH_TOKEN_USERNAME_ERROR",
+    status: "error",
+    finding_text: "is a registry refresh token",
+    http_status: Some(401),
+    client_message: "the password is a registry refresh token: use it with the username 00000000-0000-0000-0000-000000000000",
+    audit_reason: Some("refresh_token_wrong_username"),
+    audit_rule: Some("credential"),
+};
+const USER_PUSH_WITHOUT_ROLE: Row = Row {
+    cause: "a user with AcrPull only pushes",
+    code: "PERMISSION_PUSH_ERROR",
+    status: "warning",
+    finding_text: "AcrPush, Contributor or Owner",
+    http_status: Some(403),
+    client_message: "requested access to the resource is denied: alice may not push to team/app: needs AcrPush, Contributor or Owner on team/app or registry-wide",
+    audit_reason: Some("insufficient_permission"),
+    audit_rule: Some("role_assignment"),
+};
+const MANAGEMENT_WITHOUT_ROLE: Row = Row {
+    cause: "management API without a management role (AcrPush only)",
+    code: "MANAGEMENT_ROLE_MISSING",
+    status: "warning",
+    finding_text: "needs a registry-wide role assignment of Reader, Contributor or Owner",
+    http_status: Some(403),
+    client_message: "mallory may not use the management API (management read): needs a registry-wide role assignment of Reader, Contributor or Owner",
+    audit_reason: Some("insufficient_permission"),
+    audit_rule: Some("role_assignment"),
+};
+const ACCESS_CHANGED: Row = Row {
+    cause: "role assignment added after the access token was issued",
+    code: "ACCESS_CHANGED_RELOGIN",
+    status: "warning",
+    finding_text: "access changed after this token was issued",
+    http_status: Some(401),
+    client_message: "access changed after this token was issued: oscar may now push on team/app, which this token was refused; a new login",
+    audit_reason: Some("access_changed"),
+    audit_rule: Some("token_scope"),
 };
 const THROTTLED: Row = Row {
     cause: "throttled after more than 20 failed logins",
@@ -991,13 +1043,86 @@ async fn anonymous_pull_with_stale_credentials_warns() {
         run.report
     );
 
-    // Client-facing: the stale token is refused, no credentials work.
+    // Client-facing: a login with the stale token is refused and names
+    // `docker logout`; no credentials work.
     let (status, body) = use_refresh_token(&server, &rt).await;
     expect_http(&STALE_WITH_ANONYMOUS, status, &body);
+    assert!(
+        message_of(&body).contains(&format!("docker logout {}`", server.host())),
+        "{body}"
+    );
     let (status, _) = docker_token(&server, None, &[("scope", "repository:app:pull")]).await;
     assert_eq!(status, 200);
     api.expect_audit(&STALE_WITH_ANONYMOUS, "operation=token_post", &body)
         .await;
+
+    // A pull-only request with the stale token gets exactly anonymous
+    // access (ACR would refuse it); the refused token is still audited.
+    let (status, body) = answer(
+        plain()
+            .post(format!("{}/oauth2/token", server.base_url()))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("service", server.host().as_str()),
+                ("refresh_token", rt.as_str()),
+                ("scope", "repository:app:pull,push"),
+            ])
+            .send()
+            .await
+            .expect("refresh with a push scope"),
+    )
+    .await;
+    assert_eq!(status, 401, "push asked: no fallback: {body}");
+    let (status, body) = answer(
+        plain()
+            .post(format!("{}/oauth2/token", server.base_url()))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("service", server.host().as_str()),
+                ("refresh_token", rt.as_str()),
+                ("scope", "repository:app:pull"),
+            ])
+            .send()
+            .await
+            .expect("refresh with a pull scope"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "repository:app:pull", "{body}");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    let claims = common_claims(body["access_token"].as_str().expect("token"));
+    assert!(
+        claims.get("principal").is_none_or(|p| p == "anonymous"),
+        "{claims}"
+    );
+    // Basic on /v2 with the old password: the same anonymous pull.
+    let pulled = plain()
+        .get(format!("{}/v2/app/tags/list", server.base_url()))
+        .basic_auth("erin", Some("erin-password-1"))
+        .send()
+        .await
+        .expect("basic pull");
+    assert_eq!(
+        pulled.status(),
+        404,
+        "anonymous pull reaches the handler (no such repository)"
+    );
+    let mut fallback = None;
+    for _ in 0..POLL_ROUNDS {
+        let (_, page) = api.get("/logs/login?identity=erin").await;
+        fallback = page["events"].as_array().and_then(|events| {
+            events
+                .iter()
+                .find(|e| e["operation"] == "v2_basic" && e["reason"] == "bad_secret")
+                .cloned()
+        });
+        if fallback.is_some() {
+            break;
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+    let fallback = fallback.expect("the refused Basic login is audited");
+    assert_eq!(fallback["result"], 404, "{fallback}");
 }
 
 #[tokio::test]
@@ -1617,5 +1742,233 @@ async fn expired_directory_and_refresh_tokens() {
         .await;
     assert_eq!(event["result"], 401, "{event}");
     api.expect_audit(&EXPIRED_DIRECTORY_TOKEN, "operation=exchange", &body2)
+        .await;
+}
+
+/// The claims of a JWT, unverified (to see whom a token names).
+fn common_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("JWT payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims JSON")
+}
+
+// ---------------------------------------------------------------------------
+// Refusals that name the fix (issue 13)
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn refresh_token_with_another_username_names_the_null_guid() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    api.user("ivy", "ivy-password-1", Some("AcrPull")).await;
+    let rt = refresh_token_for(&server, "ivy", "ivy-password-1").await;
+    let dir = empty_config_dir();
+    let run = check_health(&[&server.host(), "-u", "ivy", "-p", &rt], dir.path()).await;
+    run.expect_row(&REFRESH_TOKEN_WRONG_USERNAME);
+
+    let (status, body) = docker_token(&server, Some(("ivy", &rt)), &[]).await;
+    expect_http(&REFRESH_TOKEN_WRONG_USERNAME, status, &body);
+    api.expect_audit(&REFRESH_TOKEN_WRONG_USERNAME, "identity=ivy", &body)
+        .await;
+    // No enumeration: a name nobody has reads the same.
+    let (status, ghost) = docker_token(&server, Some(("ghost-user", &rt)), &[]).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        without_correlation_id(&message_of(&ghost)),
+        without_correlation_id(&message_of(&body))
+    );
+    // The null GUID works.
+    let (status, ok) = docker_token(&server, Some((NULL_USER, &rt)), &[]).await;
+    assert_eq!(status, 200, "{ok}");
+}
+
+#[tokio::test]
+async fn user_push_without_role_names_the_roles() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    api.user("alice", "alice-password-1", Some("AcrPull")).await;
+    let dir = empty_config_dir();
+    let run = check_health(
+        &[
+            &server.host(),
+            "-u",
+            "alice",
+            "-p",
+            "alice-password-1",
+            "--repository",
+            "team/app",
+        ],
+        dir.path(),
+    )
+    .await;
+    run.expect_row(&USER_PUSH_WITHOUT_ROLE);
+
+    let (status, body) = answer(
+        plain()
+            .post(format!("{}/v2/team/app/blobs/uploads/", server.base_url()))
+            .basic_auth("alice", Some("alice-password-1"))
+            .header("Content-Length", "0")
+            .send()
+            .await
+            .expect("push"),
+    )
+    .await;
+    expect_http(&USER_PUSH_WITHOUT_ROLE, status, &body);
+    api.expect_audit(&USER_PUSH_WITHOUT_ROLE, "identity=alice", &body)
+        .await;
+    // A role scoped elsewhere is not revealed to the client.
+    api.post(
+        "/role-assignments",
+        json!({"assignee": "alice", "role": "AcrPush", "scope": "repositories/secret-team/*"}),
+    )
+    .await;
+    let (_, body) = answer(
+        plain()
+            .post(format!("{}/v2/team/app/blobs/uploads/", server.base_url()))
+            .basic_auth("alice", Some("alice-password-1"))
+            .header("Content-Length", "0")
+            .send()
+            .await
+            .expect("push"),
+    )
+    .await;
+    let m = message_of(&body);
+    assert!(m.contains("needs AcrPush, Contributor or Owner"), "{m}");
+    assert!(!m.contains("secret-team"), "{m}");
+}
+
+#[tokio::test]
+async fn management_without_role_names_reader() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    api.user("mallory", "mallory-password-1", Some("AcrPush"))
+        .await;
+    let dir = empty_config_dir();
+    let run = check_health(
+        &[&server.host(), "-u", "mallory", "-p", "mallory-password-1"],
+        dir.path(),
+    )
+    .await;
+    run.expect_row(&MANAGEMENT_WITHOUT_ROLE);
+
+    let (_, login) = directory_login(&server, "mallory", "mallory-password-1").await;
+    let token = login["access_token"].as_str().expect("directory token");
+    let (status, body) = answer(
+        plain()
+            .get(format!("{}/api/v1/registry", server.base_url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("management read"),
+    )
+    .await;
+    expect_http(&MANAGEMENT_WITHOUT_ROLE, status, &body);
+    let event = api
+        .expect_audit(&MANAGEMENT_WITHOUT_ROLE, "identity=mallory", &body)
+        .await;
+    assert_eq!(event["operation"], "management", "{event}");
+}
+
+#[tokio::test]
+async fn access_changed_after_the_token_was_issued() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server).await;
+    api.user("oscar", "oscar-password-1", Some("AcrPull")).await;
+    let (status, body) = docker_token(
+        &server,
+        Some(("oscar", "oscar-password-1")),
+        &[("scope", "repository:team/app:pull,push")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "repository:team/app:pull");
+    let old = body["access_token"].as_str().expect("token").to_string();
+    api.post(
+        "/role-assignments",
+        json!({"assignee": "oscar", "role": "AcrPush"}),
+    )
+    .await;
+
+    let (status, body) = answer(
+        plain()
+            .post(format!("{}/v2/team/app/blobs/uploads/", server.base_url()))
+            .bearer_auth(&old)
+            .header("Content-Length", "0")
+            .send()
+            .await
+            .expect("push with the old token"),
+    )
+    .await;
+    expect_http(&ACCESS_CHANGED, status, &body);
+    api.expect_audit(&ACCESS_CHANGED, "identity=oscar", &body)
+        .await;
+
+    let dir = empty_config_dir();
+    let run = check_health(
+        &[
+            &server.host(),
+            "-u",
+            "oscar",
+            "-p",
+            "oscar-password-1",
+            "--repository",
+            "team/app",
+            "--access-token",
+            &old,
+        ],
+        dir.path(),
+    )
+    .await;
+    run.expect_row(&ACCESS_CHANGED);
+    // A new token carries the new access.
+    let (_, body) = docker_token(
+        &server,
+        Some(("oscar", "oscar-password-1")),
+        &[("scope", "repository:team/app:pull,push")],
+    )
+    .await;
+    assert_eq!(body["scope"], "repository:team/app:pull,push", "{body}");
+}
+
+/// A repository token whose password1 lived one day, two days on.
+#[tokio::test]
+async fn expired_token_password_names_the_renewal_command() {
+    let clock = Clock::new();
+    let server = clock.server().await;
+    let api = Api::new(&server).await;
+    api.post(
+        "/tokens",
+        json!({"name": "nightly-token", "repositories": [{"repository": "app", "actions": ["content/read"]}]}),
+    )
+    .await;
+    let generated = api
+        .post(
+            "/tokens/nightly-token/credentials/generate",
+            json!({"passwordName": "password1", "expirationInDays": 1}),
+        )
+        .await;
+    let password = generated["newPasswords"][0]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("password in {generated}"))
+        .to_string();
+    clock.at(2 * 86_400);
+    let dir = empty_config_dir();
+    let run = check_health(
+        &[&server.host(), "-u", "nightly-token", "-p", &password],
+        dir.path(),
+    )
+    .await;
+    run.expect_row(&EXPIRED_TOKEN_PASSWORD);
+    let (status, body) = docker_token(&server, Some(("nightly-token", &password)), &[]).await;
+    expect_http(&EXPIRED_TOKEN_PASSWORD, status, &body);
+    assert!(
+        message_of(&body)
+            .contains("`berth token credential generate --name nightly-token --password1`"),
+        "{body}"
+    );
+    let api = Api::new(&server).await;
+    api.expect_audit(&EXPIRED_TOKEN_PASSWORD, "identity=nightly-token", &body)
         .await;
 }

@@ -285,3 +285,51 @@ async fn logs_show_failures_deletions_and_explanations() {
         assert!(err.contains("correlation id: "), "{args:?}: {err}");
     }
 }
+
+/// `berth logs explain <id>` (and the API under it) run right after a
+/// refusal finds it, without any retry: the lookup waits for the audit
+/// writer's pending batch (it lingers up to 20 ms) instead of answering 404.
+#[tokio::test]
+async fn explain_right_after_a_refusal_finds_it() {
+    let server = TestServer::start().await;
+    let owner = CliEnv::new();
+    owner.login_owner(&server);
+    let api_token = common::login::owner_api(&server).await;
+    let client = reqwest::Client::new();
+    for round in 0..10 {
+        let refused = client
+            .get(format!("{}/v2/app/tags/list", server.base_url()))
+            .basic_auth("nobody", Some("wrong-password"))
+            .send()
+            .await
+            .expect("refused request");
+        assert_eq!(refused.status(), 401);
+        let id = refused
+            .headers()
+            .get("x-correlation-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("correlation id")
+            .to_string();
+        let explained = client
+            .get(format!("{}/api/v1/logs/explain/{id}", server.base_url()))
+            .bearer_auth(&api_token)
+            .send()
+            .await
+            .expect("explain");
+        assert_eq!(explained.status(), 200, "round {round}: explain {id}");
+    }
+    let refused = client
+        .get(format!("{}/v2/app/tags/list", server.base_url()))
+        .basic_auth("nobody", Some("wrong-password"))
+        .send()
+        .await
+        .expect("refused request");
+    let id = refused
+        .headers()
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("correlation id")
+        .to_string();
+    let record = owner.json(&["logs", "explain", &id]);
+    assert_eq!(record["record"]["reason"], "unknown_identity", "{record}");
+}

@@ -340,6 +340,7 @@ fn expiry_with_leeway_edges() {
     assert_eq!(
         svc.verify_access(&t).unwrap_err(),
         AuthFailure::TokenExpired {
+            token: "access",
             expired_at: exp,
             now: exp + 60,
             leeway: 60

@@ -61,6 +61,13 @@ async fn refused(ctx: &Ctx, finding: Finding) -> Vec<Finding> {
     out
 }
 
+/// Whether `password` is a registry refresh token (a JWT whose claims say
+/// `grant_type: refresh_token`; read, not verified).
+fn is_refresh_token(password: &str) -> bool {
+    crate::token::claims(password)
+        .is_some_and(|c| c["grant_type"].as_str() == Some("refresh_token"))
+}
+
 fn token_field(a: &Answer, field: &str) -> Option<String> {
     a.json()?[field].as_str().map(str::to_string)
 }
@@ -128,6 +135,19 @@ pub async fn directory(ctx: &mut Ctx) -> Vec<Finding> {
             service_principal,
         } => (username, password, service_principal),
     };
+    let token_username = [berth_cli::docker_config::TOKEN_USERNAME, "<token>"];
+    if !token_username.contains(&username.as_str()) && is_refresh_token(&password) {
+        // The registry refuses this whatever the username (it tells from
+        // the password alone); no need to send it.
+        return vec![Finding::problem(
+            DIRECTORY,
+            "REFRESH_TOKEN_USERNAME_ERROR",
+            format!(
+                "the password for {username:?} (from {origin}) is a registry refresh token: it only works with the username {}",
+                berth_cli::docker_config::TOKEN_USERNAME
+            ),
+        )];
+    }
     let url = format!("{}/directory/token", ctx.base_url());
     let form: Vec<(&str, &str)> = if sp {
         vec![
@@ -306,6 +326,32 @@ pub async fn refresh(ctx: &mut Ctx) -> Vec<Finding> {
     refused(ctx, finding).await
 }
 
+/// The `access` claim of an access token as a token response's `scope`
+/// (`repository:app:pull,push …`; read, not verified).
+fn granted_scope(token: &str) -> String {
+    let Some(claims) = crate::token::claims(token) else {
+        return String::new();
+    };
+    let entries = claims["access"].as_array().cloned().unwrap_or_default();
+    entries
+        .iter()
+        .filter_map(|e| {
+            let actions: Vec<&str> = e["actions"]
+                .as_array()?
+                .iter()
+                .filter_map(|a| a.as_str())
+                .collect();
+            Some(format!(
+                "{}:{}:{}",
+                e["type"].as_str()?,
+                e["name"].as_str()?,
+                actions.join(",")
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The scope asked for: the probed repository's pull, push and delete.
 fn probe_scope(ctx: &Ctx) -> Option<String> {
     ctx.args
@@ -318,6 +364,14 @@ fn probe_scope(ctx: &Ctx) -> Option<String> {
 pub async fn access(ctx: &mut Ctx) -> Vec<Finding> {
     if let Err(f) = needs_login(ctx, ACCESS) {
         return vec![f];
+    }
+    if let Some(token) = ctx.args.access_token.clone() {
+        let granted = granted_scope(&token);
+        ctx.access = Some((token, granted.clone()));
+        return vec![Finding::ok(
+            ACCESS,
+            format!("using the token from --access-token (scope {granted:?})"),
+        )];
     }
     let service = ctx.service();
     let scope = probe_scope(ctx);

@@ -7,6 +7,7 @@ mod connect;
 mod local_env;
 mod login;
 mod login_server;
+mod management;
 mod permissions;
 mod realm;
 mod secret_expiry;
@@ -85,6 +86,7 @@ pub async fn run_all(args: &CheckHealthArgs, progress: bool) -> Report {
     step!("directory login", login::directory(&mut ctx));
     step!("secret expiry", secret_expiry::check(&mut ctx));
     step!("refresh token", login::refresh(&mut ctx));
+    step!("management API", management::check(&mut ctx));
     step!("access token", login::access(&mut ctx));
     if ctx.args.repository.is_some() {
         step!("permissions", permissions::check(&mut ctx));

@@ -116,6 +116,9 @@ pub fn explain(probe: Probe, repo: &str, reason: Option<&str>) -> String {
         Some("admin_account_limit") => format!(
             "the admin account may push and pull only; {action} needs an identity with {roles}"
         ),
+        Some("access_changed") => format!(
+            "access changed after this token was issued: the identity may {action} {repo} now, but this token was refused it; log in again (or request a new token) to pick the change up"
+        ),
         Some("authentication_required" | "anonymous_pull_disabled") => {
             format!("anonymous callers may not {action} here: log in")
         }
@@ -141,7 +144,7 @@ pub async fn check(ctx: &mut Ctx) -> Vec<Finding> {
             out.push(Finding::ok(&name, format!("may {} {repo}", probe.action())));
             continue;
         }
-        let reason = if ctx.credential.is_none() {
+        let reason = if ctx.credential.is_none() && ctx.args.access_token.is_none() {
             Some("authentication_required".to_string())
         } else {
             match send(probe.request(ctx, &repo, &token)).await {
@@ -154,10 +157,15 @@ pub async fn check(ctx: &mut Ctx) -> Vec<Finding> {
             }
         };
         let why = explain(probe, &repo, reason.as_deref());
+        let finding_code = if reason.as_deref() == Some("access_changed") {
+            "ACCESS_CHANGED_RELOGIN"
+        } else {
+            probe.code()
+        };
         let code = reason.map(|r| format!(" [{r}]")).unwrap_or_default();
         out.push(Finding::problem(
             &name,
-            probe.code(),
+            finding_code,
             format!("may not {} {repo}: {why}{code}", probe.action()),
         ));
     }

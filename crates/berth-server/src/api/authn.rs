@@ -58,8 +58,10 @@ impl Caller {
                 self.audit
                     .explain("asked", serde_json::json!({ "management": action }));
                 self.audit.denied_by(&reason);
-                Err(MgmtError::denied(format!(
-                    "missing right: {action}; {reason}"
+                Err(MgmtError::denied(berth_auth::refusal::management_denied(
+                    &self.principal,
+                    action,
+                    &reason,
                 )))
             }
         }

@@ -283,6 +283,9 @@ pub async fn repository(
     Ok(Json(RepositoryPage { events, next }))
 }
 
+/// How long an explain lookup that misses waits for the audit writer.
+const EXPLAIN_FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The full reason of a refused request, by its `X-Correlation-Id`.
 #[utoipa::path(get, path = "/api/v1/logs/explain/{correlation_id}", tag = "logs",
     params(("correlation_id" = String, Path, description = "the refused response's X-Correlation-Id")),
@@ -290,10 +293,25 @@ pub async fn repository(
 pub async fn explain(
     State(state): State<ApiState>,
     caller: Caller,
+    recorder: Option<axum::Extension<crate::audit::Recorder>>,
     Path(correlation_id): Path<String>,
 ) -> MgmtResult<Json<ExplainRecord>> {
     caller.require(ManagementAction::Read)?;
-    match store(&state).explain(&correlation_id).await? {
+    if let Some(r) = store(&state).explain(&correlation_id).await? {
+        return Ok(Json(r));
+    }
+    // A refusal from a moment ago may still be in the writer's batch:
+    // wait for what was recorded before this request, then look again.
+    let flushed = match recorder {
+        Some(axum::Extension(rec)) => rec.flush(EXPLAIN_FLUSH_WAIT).await,
+        None => false,
+    };
+    let again = if flushed {
+        store(&state).explain(&correlation_id).await?
+    } else {
+        None
+    };
+    match again {
         Some(r) => Ok(Json(r)),
         None => Err(MgmtError::not_found(format!(
             "no refusal recorded with correlation id {correlation_id:?} (only 401/403 responses \

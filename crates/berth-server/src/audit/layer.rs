@@ -37,6 +37,11 @@ pub async fn audit_layer(
     let id = uuid::Uuid::new_v4().to_string();
     let audit = RequestAudit::new(&id);
     req.extensions_mut().insert(audit.clone());
+    if let Some(recorder) = &state.recorder {
+        // For readers of the audit store that must see what was just
+        // recorded (`GET /api/v1/logs/explain/{id}`).
+        req.extensions_mut().insert(recorder.clone());
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let class = crate::metrics::route_class(&path);

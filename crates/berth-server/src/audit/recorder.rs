@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use berth_store::audit::{AuditEvent, AuditStore};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Events buffered between requests and the writer.
@@ -71,13 +71,22 @@ pub struct Recorder {
     tx: mpsc::Sender<AuditEvent>,
     login_server: Arc<str>,
     dropped: Arc<AtomicU64>,
+    /// Events accepted into the buffer since start.
+    queued: Arc<AtomicU64>,
+    /// Events the writer has finished with (written, or counted as a
+    /// failed write) since start.
+    done: watch::Receiver<u64>,
 }
 
 impl Recorder {
     /// Queue an event for the writer; never waits. A full buffer counts a
     /// drop and logs a warning.
     pub fn record(&self, event: AuditEvent) {
+        // Counted before the send so that a flush never waits for less
+        // than what is in the buffer (the writer may count it first).
+        self.queued.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = self.tx.try_send(event) {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
             let cause = match e {
                 mpsc::error::TrySendError::Full(_) => "buffer_full",
                 mpsc::error::TrySendError::Closed(_) => "shutting_down",
@@ -94,6 +103,18 @@ impl Recorder {
         if before / 1000 != (before + n) / 1000 || before == 0 {
             tracing::warn!(cause, dropped_total = before + n, "audit events dropped");
         }
+    }
+
+    /// Wait (at most `timeout`) until every event recorded before this call
+    /// has been written, so a read right after a refusal finds it (the
+    /// writer lingers up to 20 ms to fill a batch). Returns whether it
+    /// caught up.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let target = self.queued.load(Ordering::SeqCst);
+        let mut done = self.done.clone();
+        tokio::time::timeout(timeout, done.wait_for(|n| *n >= target))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// The login server recorded in login events.
@@ -143,10 +164,13 @@ pub async fn start(
                 .map_err(|e| anyhow::anyhow!("opening audit log {}: {e}", p.display()))?,
         )),
     };
+    let (done_tx, done) = watch::channel(0u64);
     let recorder = Recorder {
         tx,
         login_server: Arc::from(config.login_server.as_str()),
         dropped: Arc::default(),
+        queued: Arc::default(),
+        done,
     };
     let (stop, stop_rx) = oneshot::channel();
     let writer = tokio::spawn(write_loop(
@@ -155,6 +179,7 @@ pub async fn start(
         stop_rx,
         stream,
         recorder.clone(),
+        done_tx,
     ));
     let pruner = tokio::spawn(prune_loop(store, config.retention_days));
     Ok((
@@ -198,6 +223,7 @@ async fn write_loop(
     mut stop: oneshot::Receiver<()>,
     mut stream: Option<Stream>,
     recorder: Recorder,
+    done: watch::Sender<u64>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut stopping = false;
@@ -238,6 +264,8 @@ async fn write_loop(
                 tracing::error!(error = %e, "writing the audit log stream failed");
             }
         }
+        let n = batch.len() as u64;
+        done.send_modify(|d| *d += n);
         batch.clear();
     }
 }
@@ -277,10 +305,13 @@ mod tests {
     #[test]
     fn a_full_buffer_counts_drops_instead_of_blocking() {
         let (tx, mut rx) = mpsc::channel(2);
+        let (_done_tx, done) = watch::channel(0);
         let recorder = Recorder {
             tx,
             login_server: Arc::from("r.example"),
             dropped: Arc::default(),
+            queued: Arc::default(),
+            done,
         };
         for n in 0..5 {
             recorder.record(event(n));

@@ -133,8 +133,7 @@ mod tests {
                 repository: "a/b".into(),
                 actions: vec![RepoAction::Pull, RepoAction::Push],
             }],
-            catalog: false,
-            optional: Vec::new(),
+            ..RequiredAccess::default()
         };
         let c = challenge(
             "https://r.example/oauth2/token",

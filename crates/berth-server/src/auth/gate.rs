@@ -30,7 +30,9 @@ use super::challenge::{
 };
 use super::network::client_ip;
 use super::AuthService;
-use crate::access::{AccessGate, Granted, RepoAccess, RepoAction, RequestContext, RequiredAccess};
+use crate::access::{
+    AccessGate, Granted, PullCheck, RepoAccess, RepoAction, RequestContext, RequiredAccess,
+};
 use crate::audit::RequestAudit;
 
 /// Credentials found in the `Authorization` header.
@@ -194,6 +196,22 @@ impl AuthService {
     }
 
     async fn anonymous(&self, required: &RequiredAccess) -> Result<Granted, Response> {
+        if let Some(granted) = self.anonymous_grant(required).await? {
+            return Ok(granted);
+        }
+        Err(unauthorized(
+            "authentication required".into(),
+            access_detail(required),
+            self.challenge_for(required, ChallengeError::None),
+        ))
+    }
+
+    /// Exactly anonymous access, when anonymous pull is on and the request
+    /// only pulls; `None` otherwise.
+    async fn anonymous_grant(
+        &self,
+        required: &RequiredAccess,
+    ) -> Result<Option<Granted>, Response> {
         let anonymous_pull = self
             .network_policy()
             .await
@@ -205,16 +223,10 @@ impl AuthService {
                 .repositories
                 .iter()
                 .all(|r| r.actions.iter().all(|a| *a == RepoAction::Pull));
-        if anonymous_pull && only_pull {
-            return Ok(Granted {
-                optional: required.optional.is_empty(),
-            });
-        }
-        Err(unauthorized(
-            "authentication required".into(),
-            access_detail(required),
-            self.challenge_for(required, ChallengeError::None),
-        ))
+        Ok((anonymous_pull && only_pull).then(|| Granted {
+            optional: required.optional.is_empty(),
+            pull_check: None,
+        }))
     }
 
     async fn basic(
@@ -227,7 +239,6 @@ impl AuthService {
     ) -> Result<Granted, Response> {
         const OP: &str = "v2_basic";
         if let Some(wait) = self.limiter.check(ip, Some(user)) {
-            tracing::info!(target: "berth::audit", reason = "throttled", client_ip = ?ip, username = %user, "login throttled");
             audit.login_failed(
                 OP,
                 &AuthFailure::Throttled {
@@ -242,6 +253,12 @@ impl AuthService {
                 self.limiter.record_failure(ip, Some(user));
                 tracing::info!(target: "berth::audit", reason = f.code(), client_ip = ?ip, username = %user, detail = %f, "basic login refused");
                 audit.login_failed(OP, &f);
+                // Stale credentials must not break anonymous pull: a
+                // pull-only request goes on with exactly anonymous access
+                // (the failure above is still audited and throttled).
+                if let Some(granted) = self.anonymous_grant(required).await? {
+                    return Ok(granted);
+                }
                 return Err(unauthorized(
                     f.client_message(),
                     access_detail(required),
@@ -257,8 +274,17 @@ impl AuthService {
         audit.principal(&authenticated.principal);
         audit.login(OP, "ok");
         self.decide(&authenticated.principal, &policy, required, audit, OP)?;
+        let optional =
+            optional_allowed(&authenticated.principal, &policy, None, &required.optional);
+        let pull_check = required.pull_check.then(|| {
+            Arc::new(PolicyPullCheck {
+                live: Arc::new((authenticated.principal.clone(), policy)),
+                claims: None,
+            }) as Arc<dyn PullCheck>
+        });
         Ok(Granted {
-            optional: optional_allowed(&authenticated.principal, &policy, None, &required.optional),
+            optional,
+            pull_check,
         })
     }
 
@@ -277,7 +303,7 @@ impl AuthService {
                 tracing::info!(target: "berth::audit", reason = reason.code(), principal = %principal.reference(), resource = %name, action = action.as_str(), "access denied");
                 note_denial(audit, operation, principal, policy, required, reason);
                 return Err(denied(
-                    "requested access to the resource is denied".into(),
+                    denied_message(principal, policy, rt, &name, action, reason),
                     json!([{ "Type": rt_str(rt), "Name": name, "Action": action.as_str(), "reason": reason.code() }]),
                     None,
                 ));
@@ -314,7 +340,7 @@ impl AuthService {
         let now = self.clock.now();
         let leeway = tokens.config().leeway;
         if let Err(f) = berth_auth::jwt::check_times(now, claims.nbf, claims.exp, leeway) {
-            return Err(invalid(&f));
+            return Err(invalid(&f.for_token("access")));
         }
         let live = self
             .live_principal(&claims)
@@ -329,7 +355,7 @@ impl AuthService {
                 tracing::info!(target: "berth::audit", reason = reason.code(), principal = %principal.reference(), resource = %name, action = action.as_str(), "access denied");
                 note_denial(audit, OP, principal, policy, required, reason);
                 return Err(denied(
-                    "requested access to the resource is denied".into(),
+                    denied_message(principal, policy, rt, &name, action, reason),
                     json!([{ "Type": rt_str(rt), "Name": name, "Action": action.as_str(), "reason": reason.code() }]),
                     Some(self.challenge_for(required, ChallengeError::InsufficientScope)),
                 ));
@@ -341,32 +367,65 @@ impl AuthService {
         if missing.is_empty() {
             return Ok(Granted {
                 optional: optional_allowed(principal, policy, Some(&*claims), &required.optional),
+                pull_check: required.pull_check.then(|| {
+                    Arc::new(PolicyPullCheck {
+                        live: Arc::clone(&live),
+                        claims: Some(Arc::clone(&claims)),
+                    }) as Arc<dyn PullCheck>
+                }),
             });
         }
         let scope = scopes_of(required).join(" ");
         let challenge = self.challenge_for(required, ChallengeError::InsufficientScope);
         audit.principal(principal);
-        audit.explain("granted", json!({ "token_access": claims.access }));
+        audit.explain(
+            "granted",
+            json!({ "token_access": claims.access, "token_refused": claims.refused }),
+        );
+        let missing_json: Vec<serde_json::Value> = missing
+            .iter()
+            .map(|(rt, n, a)| json!({"type": rt_str(*rt), "name": n, "action": a.as_str()}))
+            .collect();
+        // Asked for and refused when the token was issued, allowed now:
+        // role assignments or the scope map changed since.
+        let changed = missing
+            .iter()
+            .find(|(rt, n, a)| claims.refused_at_issue(*rt, n, *a));
+        let (reason, message) = match changed {
+            Some((_, name, action)) => (
+                ACCESS_CHANGED,
+                format!(
+                    "access changed after this token was issued: {} may now {action} on {name}, \
+                     which this token was refused; a new login (or a new token for the scope in \
+                     the challenge) picks the change up",
+                    berth_auth::refusal::who(principal)
+                ),
+            ),
+            None => (
+                "insufficient_scope",
+                "the token does not cover this request; request a token for the scope in the challenge"
+                    .to_string(),
+            ),
+        };
         audit.decided_by(
             "token_scope",
-            "insufficient_scope",
-            "the access token does not cover this request; the identity may do it, so a new token for the challenge's scope will",
-            json!({ "missing": missing.iter().map(|(rt, n, a)| json!({"type": rt_str(*rt), "name": n, "action": a.as_str()})).collect::<Vec<_>>() }),
+            reason,
+            if changed.is_some() {
+                "the access token was refused this access when issued; role assignments or the scope map changed since, so a new token will carry it"
+            } else {
+                "the access token does not cover this request; the identity may do it, so a new token for the challenge's scope will"
+            },
+            json!({ "missing": missing_json }),
         );
+        let detail = with_reason(access_detail(required), reason);
         if self.live.strike(&claims.jti, &scope) {
-            audit.login(OP, "insufficient_scope");
-            return Err(denied(
-                "the token does not cover this request; request a token for the scope in the challenge".into(),
-                access_detail(required),
-                Some(challenge),
-            ));
+            audit.login(OP, reason);
+            return Err(denied(message, detail, Some(challenge)));
         }
-        Err(unauthorized(
-            "the token does not cover this request; request a token for the scope in the challenge"
-                .into(),
-            access_detail(required),
-            challenge,
-        ))
+        if changed.is_some() {
+            audit.login(OP, reason);
+        }
+        Err(unauthorized(message, detail, challenge))
     }
 
     /// The policy of a principal that just authenticated (Basic on `/v2`,
@@ -442,6 +501,20 @@ impl AuthService {
     }
 }
 
+/// The audit reason of a token refused access that its identity gained
+/// after the token was issued.
+pub const ACCESS_CHANGED: &str = "access_changed";
+
+/// `detail` entries (`[{"Type","Name","Action"}]`) with a `reason` each.
+fn with_reason(mut detail: serde_json::Value, reason: &str) -> serde_json::Value {
+    if let Some(items) = detail.as_array_mut() {
+        for item in items {
+            item["reason"] = json!(reason);
+        }
+    }
+    detail
+}
+
 /// Whether every optional access is allowed by the policy (and, for a
 /// bearer token, granted by the token).
 fn optional_allowed(
@@ -452,13 +525,29 @@ fn optional_allowed(
 ) -> bool {
     let required = RequiredAccess {
         repositories: optional.to_vec(),
-        catalog: false,
-        optional: Vec::new(),
+        ..RequiredAccess::default()
     };
     needed(&required).into_iter().all(|(rt, name, action)| {
         claims.is_none_or(|c| c.allows(rt, &name, action))
             && authorize_action(principal, policy, rt, &name, action).is_allowed()
     })
+}
+
+/// A [`PullCheck`] deciding with the principal and policy the request was
+/// decided with, and, for a bearer token, within the token's access.
+struct PolicyPullCheck {
+    live: Arc<(Principal, PolicyContext)>,
+    claims: Option<Arc<AccessClaims>>,
+}
+
+impl PullCheck for PolicyPullCheck {
+    fn may_pull(&self, repository: &str) -> bool {
+        let (rt, action) = (ResourceType::Repository, Action::Pull);
+        self.claims
+            .as_ref()
+            .is_none_or(|c| c.allows(rt, repository, action))
+            && authorize_action(&self.live.0, &self.live.1, rt, repository, action).is_allowed()
+    }
 }
 
 /// What a request asked for, for the explain record.
@@ -492,6 +581,27 @@ fn note_denial(
         .collect();
     audit.explain("granted", serde_json::Value::Array(granted));
     audit.denied_by(reason);
+}
+
+/// The 403 message: docker's familiar "requested access to the resource is
+/// denied", then who may not do what and what is missing (for a
+/// repository: [`berth_auth::refusal::repository_denied`]).
+fn denied_message(
+    principal: &Principal,
+    policy: &PolicyContext,
+    rt: ResourceType,
+    name: &str,
+    action: Action,
+    reason: &berth_auth::error::DenyReason,
+) -> String {
+    const BASE: &str = "requested access to the resource is denied";
+    match rt {
+        ResourceType::Repository => format!(
+            "{BASE}: {}",
+            berth_auth::refusal::repository_denied(principal, policy, action, name, reason)
+        ),
+        ResourceType::Registry => BASE.to_string(),
+    }
 }
 
 fn rt_str(rt: ResourceType) -> &'static str {

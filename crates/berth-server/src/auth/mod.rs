@@ -128,7 +128,7 @@ impl AuthService {
             clock.clone(),
         );
         Ok(AuthService {
-            limiter: FailureLimiter::new(settings.limiter),
+            limiter: FailureLimiter::shared(settings.limiter, repo.clone()),
             settings,
             repo,
             authenticator,

@@ -23,7 +23,7 @@ use berth_auth::credential::{load_policy_context, AuthenticateError, Authenticat
 use berth_auth::error::{AuthFailure, DenyReason};
 use berth_auth::jwt::{IssuedToken, Permissions};
 use berth_auth::principal::Principal;
-use berth_auth::scope::parse_scope_params;
+use berth_auth::scope::{parse_scope_params, Action, ResourceType};
 use berth_core::{ErrorCode, OciError};
 use serde_json::json;
 
@@ -175,6 +175,7 @@ async fn issue(
     let access = match tokens.issue_access_for(
         &who.principal.subject(),
         grant.access(),
+        grant.refused_access(),
         who.principal.reference(),
         who.generation,
     ) {
@@ -229,6 +230,16 @@ async fn anonymous(auth: &AuthService, audit: &RequestAudit) -> Result<Authentic
     })
 }
 
+/// A refused login at the token endpoint: a credential that failed (which
+/// may still fall back to anonymous access), or a finished answer
+/// (throttled, store failure).
+enum Refused {
+    /// The presented credential failed.
+    Failed(AuthFailure),
+    /// Answer with this.
+    Done(Response),
+}
+
 async fn basic_login(
     auth: &AuthService,
     ip: Option<IpAddr>,
@@ -236,18 +247,86 @@ async fn basic_login(
     password: &str,
     operation: &'static str,
     audit: &RequestAudit,
-) -> Result<Authenticated, Response> {
+) -> Result<Authenticated, Refused> {
     audit.username(user);
     if let Some(wait) = auth.limiter.check(ip, Some(user)) {
-        return Err(throttled_login(audit, operation, wait));
+        return Err(Refused::Done(throttled_login(audit, operation, wait)));
     }
     match auth.authenticate_basic(user, password).await {
         Ok(a) => Ok(a),
-        Err(AuthenticateError::Failure(f)) => {
-            Err(login_failed(auth, audit, ip, Some(user), operation, &f))
-        }
-        Err(AuthenticateError::Store(e)) => Err(internal(e)),
+        Err(AuthenticateError::Failure(f)) => Err(Refused::Failed(f)),
+        Err(AuthenticateError::Store(e)) => Err(Refused::Done(internal(e))),
     }
+}
+
+/// Whether every requested scope is a repository pull and there is one.
+fn pull_only(scope_fields: &[&str]) -> bool {
+    let parsed = parse_scope_params(scope_fields.iter().copied());
+    !parsed.scopes.is_empty()
+        && parsed.rejected.is_empty()
+        && parsed.scopes.iter().all(|s| {
+            s.resource_type == ResourceType::Repository
+                && s.unknown_actions.is_empty()
+                && s.actions.iter().all(|a| a == Action::Pull)
+        })
+}
+
+/// What a failed credential leads to: with anonymous pull on, a pull-only
+/// request goes on with exactly anonymous access (the failure is still
+/// audited and throttled: the returned failure is noted again once the
+/// token is issued); anything else — a login, a push — is refused, and the
+/// message says that logging out would enable anonymous pull.
+async fn after_failure(
+    auth: &AuthService,
+    audit: &RequestAudit,
+    ip: Option<IpAddr>,
+    identity: Option<&str>,
+    operation: &'static str,
+    refused: Refused,
+    scope_fields: &[&str],
+) -> Result<(Authenticated, AuthFailure), Response> {
+    let f = match refused {
+        Refused::Done(r) => return Err(r),
+        Refused::Failed(f) => f,
+    };
+    let anonymous_pull = match auth.network_policy().await {
+        Ok(p) => p.anonymous_pull,
+        Err(e) => return Err(internal(e)),
+    };
+    let credential_failure = !matches!(
+        f,
+        AuthFailure::Throttled { .. } | AuthFailure::IpDenied { .. }
+    );
+    if !anonymous_pull || !credential_failure {
+        return Err(login_failed(auth, audit, ip, identity, operation, &f));
+    }
+    auth.limiter.record_failure(ip, identity);
+    tracing::info!(target: "berth::audit", operation, reason = f.code(), client_ip = ?ip, identity = ?identity, detail = %f, "login refused; anonymous pull is on");
+    audit.login_failed(operation, &f);
+    if pull_only(scope_fields) {
+        return Ok((
+            Authenticated {
+                principal: Principal::Anonymous,
+                credential: "anonymous".into(),
+                generation: 0,
+            },
+            f,
+        ));
+    }
+    Err(refusal(
+        StatusCode::UNAUTHORIZED,
+        OciError::with_message(
+            ErrorCode::Unauthorized,
+            format!(
+                "{}; anonymous pull is on for this registry: the stored credentials are refused, \
+                 and `docker logout {}` enables anonymous pull (or log in again)",
+                f.client_message(),
+                auth.settings.login_server
+            ),
+        ),
+        None,
+        None,
+    ))
 }
 
 /// `GET /oauth2/token`.
@@ -263,9 +342,19 @@ async fn token_get(
     if let Err(r) = auth.check_network_audited(ip, &audit, OP).await {
         return r;
     }
+    let scopes = all(&query, "scope");
+    let mut fell_back = None;
     let who = match credentials(&headers) {
         Credentials::None => anonymous(&auth, &audit).await,
-        Credentials::Basic(u, p) => basic_login(&auth, ip, &u, &p, OP, &audit).await,
+        Credentials::Basic(u, p) => match basic_login(&auth, ip, &u, &p, OP, &audit).await {
+            Ok(w) => Ok(w),
+            Err(refused) => after_failure(&auth, &audit, ip, Some(&u), OP, refused, &scopes)
+                .await
+                .map(|(who, f)| {
+                    fell_back = Some(f);
+                    who
+                }),
+        },
         Credentials::Bearer(_) | Credentials::Malformed => {
             let f = AuthFailure::MalformedCredentials {
                 detail: "use Basic credentials on GET /oauth2/token".into(),
@@ -280,16 +369,20 @@ async fn token_get(
     };
     let offline = field(&query, "offline_token").is_some_and(|v| v.eq_ignore_ascii_case("true"))
         && !matches!(who.principal, Principal::Anonymous);
-    issue(
+    let answer = issue(
         &auth,
         &who,
-        all(&query, "scope"),
+        scopes,
         offline.then(String::new),
         OP,
         ip,
         &audit,
     )
-    .await
+    .await;
+    if let Some(f) = fell_back {
+        audit.login_failed(OP, &f);
+    }
+    answer
 }
 
 /// `POST /oauth2/token`.
@@ -310,6 +403,8 @@ async fn token_post(
         Err(r) => return r,
     };
     let grant_type = field(&form, "grant_type").unwrap_or("");
+    let scopes = all(&form, "scope");
+    let mut fell_back = None;
     let (who, refresh) = match grant_type {
         "refresh_token" => {
             let Some(rt) = field(&form, "refresh_token") else {
@@ -323,7 +418,14 @@ async fn token_post(
             match auth.authenticate_refresh(rt).await {
                 Ok(a) => (a, Some(rt.to_string())),
                 Err(AuthenticateError::Failure(f)) => {
-                    return login_failed(&auth, &audit, ip, None, OP, &f)
+                    let refused = Refused::Failed(f);
+                    match after_failure(&auth, &audit, ip, None, OP, refused, &scopes).await {
+                        Ok((who, f)) => {
+                            fell_back = Some(f);
+                            (who, None)
+                        }
+                        Err(r) => return r,
+                    }
                 }
                 Err(AuthenticateError::Store(e)) => return internal(e),
             }
@@ -334,12 +436,21 @@ async fn token_post(
                     "username and password are required for grant_type=password".into(),
                 );
             };
-            let who = match basic_login(&auth, ip, u, p, OP, &audit).await {
-                Ok(w) => w,
-                Err(r) => return r,
-            };
-            let offline = field(&form, "access_type") == Some("offline");
-            (who, offline.then(String::new))
+            match basic_login(&auth, ip, u, p, OP, &audit).await {
+                Ok(who) => {
+                    let offline = field(&form, "access_type") == Some("offline");
+                    (who, offline.then(String::new))
+                }
+                Err(refused) => {
+                    match after_failure(&auth, &audit, ip, Some(u), OP, refused, &scopes).await {
+                        Ok((who, f)) => {
+                            fell_back = Some(f);
+                            (who, None)
+                        }
+                        Err(r) => return r,
+                    }
+                }
+            }
         }
         other => {
             return bad_request(format!(
@@ -347,7 +458,11 @@ async fn token_post(
             ))
         }
     };
-    issue(&auth, &who, all(&form, "scope"), refresh, OP, ip, &audit).await
+    let answer = issue(&auth, &who, scopes, refresh, OP, ip, &audit).await;
+    if let Some(f) = fell_back {
+        audit.login_failed(OP, &f);
+    }
+    answer
 }
 
 /// `POST /oauth2/exchange`.

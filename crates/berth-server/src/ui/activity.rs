@@ -282,6 +282,7 @@ pub struct ExplainQuery {
 pub async fn explain(
     State(state): State<UiState>,
     viewer: Viewer,
+    recorder: Option<axum::Extension<crate::audit::Recorder>>,
     Query(query): Query<ExplainQuery>,
 ) -> Response {
     if let Err(r) = need_reader(&viewer) {
@@ -294,6 +295,7 @@ pub async fn explain(
     let record = match api::logs::explain(
         State(state.api.clone()),
         viewer.caller(),
+        recorder,
         Path(id.clone()),
     )
     .await

@@ -3,10 +3,9 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_core::{ErrorCode, RepositoryName};
+use berth_core::{Digest, ErrorCode, RepositoryName};
 use berth_store::BlobRead;
 
-use super::parse_digest;
 use crate::body::file_body;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -64,6 +63,37 @@ fn parse_range(value: Option<&str>, size: u64) -> RangeRequest {
     }
 }
 
+/// The digest of a blob GET, HEAD or DELETE: a blob under a reference that
+/// is not a digest cannot exist, so it is not found (404 BLOB_UNKNOWN) and
+/// the message says why.
+fn parse_blob_digest(raw: &str) -> Result<Digest, ApiError> {
+    raw.parse().map_err(|e| {
+        ApiError::msg(
+            ErrorCode::BlobUnknown,
+            format!("'{raw}' is not a valid digest: {e}"),
+        )
+        .detail(serde_json::json!({ "digest": raw }))
+    })
+}
+
+/// The 404 of a blob GET; for a layer a sparse manifest of `repo` lists,
+/// it says that it was never pushed.
+async fn not_found(state: &AppState, repo: &RepositoryName, digest: &Digest) -> ApiError {
+    let detail = serde_json::json!({ "digest": digest.to_string() });
+    match state.registry.sparse_referrer_of(repo, digest).await {
+        Ok(Some(manifest)) => ApiError::msg(
+            ErrorCode::BlobUnknown,
+            format!(
+                "blob {digest} was never pushed to repository {repo}: manifest {manifest} \
+                 references it and was accepted as a sparse manifest"
+            ),
+        )
+        .detail(detail),
+        Ok(None) => ApiError::new(ErrorCode::BlobUnknown).detail(detail),
+        Err(e) => e.into(),
+    }
+}
+
 /// Serve a blob (or a manifest by digest) readable from `repo`.
 pub(super) async fn get(
     state: &AppState,
@@ -72,7 +102,7 @@ pub(super) async fn get(
     headers: &HeaderMap,
     head: bool,
 ) -> ApiResult {
-    let digest = parse_digest(raw)?;
+    let digest = parse_blob_digest(raw)?;
     let unknown = || {
         ApiError::new(ErrorCode::BlobUnknown)
             .detail(serde_json::json!({ "digest": digest.to_string() }))
@@ -98,11 +128,9 @@ pub(super) async fn get(
         )
             .into_response());
     }
-    let blob = state
-        .registry
-        .read_blob(repo, &digest)
-        .await?
-        .ok_or_else(unknown)?;
+    let Some(blob) = state.registry.read_blob(repo, &digest).await? else {
+        return Err(not_found(state, repo, &digest).await);
+    };
     let size = blob.size();
     let range = parse_range(
         headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
@@ -142,7 +170,7 @@ pub(super) async fn get(
 
 /// Remove a blob from a repository.
 pub(super) async fn delete(state: &AppState, repo: &RepositoryName, raw: &str) -> ApiResult {
-    let digest = parse_digest(raw)?;
+    let digest = parse_blob_digest(raw)?;
     if state.registry.delete_blob(repo, &digest).await? {
         Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
     } else {

@@ -4,22 +4,105 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_core::manifest::MAX_MANIFEST_BYTES;
-use berth_core::{ErrorCode, Reference, RepositoryName};
+use berth_core::{ErrorCode, Reference, RepositoryName, Tag};
 
 use crate::audit::RequestAudit;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
-fn parse_reference(raw: &str) -> Result<Reference, ApiError> {
+/// Why `raw` is neither a valid tag nor a valid digest.
+fn invalid_reference_reason(raw: &str, e: &str) -> String {
+    if raw.contains(':') {
+        format!("'{raw}' is not a valid digest: {e}")
+    } else {
+        not_a_tag(raw)
+    }
+}
+
+fn not_a_tag(raw: &str) -> String {
+    format!("'{raw}' is not a valid tag: must match `[a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}`")
+}
+
+/// The reference of a PUT: an invalid one is a 400 with the spec's code
+/// (DIGEST_INVALID for a digest, MANIFEST_INVALID for a tag).
+fn parse_push_reference(raw: &str) -> Result<Reference, ApiError> {
     raw.parse::<Reference>().map_err(|e| {
         let code = if raw.contains(':') {
             ErrorCode::DigestInvalid
         } else {
             ErrorCode::ManifestInvalid
         };
-        ApiError::msg(code, format!("invalid reference '{raw}': {e}"))
+        ApiError::msg(code, invalid_reference_reason(raw, &e))
             .detail(serde_json::json!({ "reference": raw }))
     })
+}
+
+/// The reference of a GET, HEAD or DELETE: a manifest under a reference
+/// that is neither a tag nor a digest cannot exist, so it is not found (404
+/// MANIFEST_UNKNOWN, as the conformance suite, distribution and zot have it),
+/// and the message says why.
+fn parse_lookup_reference(raw: &str) -> Result<Reference, ApiError> {
+    raw.parse::<Reference>().map_err(|e| {
+        ApiError::msg(
+            ErrorCode::ManifestUnknown,
+            invalid_reference_reason(raw, &e),
+        )
+        .detail(serde_json::json!({ "reference": raw }))
+    })
+}
+
+/// The `tag` query parameters of a manifest PUT (repeatable), each checked
+/// against the tag grammar.
+fn tag_parameters(query: Option<&str>) -> Result<Vec<Tag>, ApiError> {
+    let Some(query) = query.filter(|q| q.contains("tag=")) else {
+        return Ok(Vec::new());
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|e| {
+        ApiError::msg(
+            ErrorCode::ManifestInvalid,
+            format!("unreadable query string: {e}"),
+        )
+    })?;
+    pairs
+        .into_iter()
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| {
+            v.parse::<Tag>().map_err(|_| {
+                ApiError::msg(
+                    ErrorCode::ManifestInvalid,
+                    format!("tag parameter {}", not_a_tag(&v)),
+                )
+                .detail(serde_json::json!({ "tag": v }))
+            })
+        })
+        .collect()
+}
+
+/// The 404 for a manifest not in `repo`; for a digest that a sparse
+/// manifest of `repo` lists, it says that it was never pushed. HEAD has no
+/// body, so it skips the lookup.
+async fn not_found(
+    state: &AppState,
+    repo: &RepositoryName,
+    reference: &Reference,
+    raw: &str,
+    head: bool,
+) -> ApiError {
+    let mut message = format!("manifest {reference} is not in repository {repo}");
+    if let (Reference::Digest(d), false) = (reference, head) {
+        match state.registry.sparse_referrer_of(repo, d).await {
+            Ok(Some(parent)) => {
+                message = format!(
+                    "manifest {d} was never pushed to repository {repo}: index {parent} lists it \
+                     and was accepted as a sparse manifest"
+                );
+            }
+            Ok(None) => {}
+            Err(e) => return e.into(),
+        }
+    }
+    ApiError::msg(ErrorCode::ManifestUnknown, message)
+        .detail(serde_json::json!({ "reference": raw }))
 }
 
 /// Serve a manifest by tag or digest, byte for byte with its media type.
@@ -30,18 +113,10 @@ pub(super) async fn get(
     head: bool,
     audit: &RequestAudit,
 ) -> ApiResult {
-    let reference = parse_reference(raw)?;
-    let m = state
-        .registry
-        .get_manifest(repo, &reference)
-        .await?
-        .ok_or_else(|| {
-            ApiError::msg(
-                ErrorCode::ManifestUnknown,
-                format!("manifest {reference} is not in repository {repo}"),
-            )
-            .detail(serde_json::json!({ "reference": raw }))
-        })?;
+    let reference = parse_lookup_reference(raw)?;
+    let Some(m) = state.registry.get_manifest(repo, &reference).await? else {
+        return Err(not_found(state, repo, &reference, raw, head).await);
+    };
     let len = m.content.len();
     audit.update_repository(|n| {
         n.digest = Some(m.digest.to_string());
@@ -63,16 +138,19 @@ pub(super) async fn get(
         .map_err(|e| ApiError::msg(ErrorCode::Internal, e.to_string()))
 }
 
-/// Store a manifest under a tag or its digest.
+/// Store a manifest under a tag or its digest, and under the `?tag=`
+/// parameters (each answered with an `OCI-Tag` header).
 pub(super) async fn put(
     state: &AppState,
     repo: &RepositoryName,
     raw: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
     audit: &RequestAudit,
 ) -> ApiResult {
-    let reference = parse_reference(raw)?;
+    let reference = parse_push_reference(raw)?;
+    let tags = tag_parameters(query)?;
     let too_large = || {
         ApiError::msg(
             ErrorCode::TooLarge,
@@ -93,9 +171,25 @@ pub(super) async fn put(
         .and_then(|v| v.to_str().ok());
     let out = state
         .registry
-        .put_manifest(repo, &reference, content_type, &bytes)
+        .put_manifest(
+            repo,
+            &reference,
+            &tags,
+            content_type,
+            &bytes,
+            &state.manifest_validation,
+        )
         .await?;
     audit.update_repository(|n| {
+        if !tags.is_empty() {
+            let mut all: Vec<&str> = n.tag.as_deref().into_iter().collect();
+            all.extend(
+                tags.iter()
+                    .map(Tag::as_str)
+                    .filter(|t| n.tag.as_deref() != Some(*t)),
+            );
+            n.tag = Some(all.join(","));
+        }
         n.digest = Some(out.digest.to_string());
         n.media_type = Some(out.media_type.clone());
         n.artifact_type = out.artifact_type.clone();
@@ -112,13 +206,16 @@ pub(super) async fn put(
     if let Some(subject) = &out.subject {
         resp = resp.header("oci-subject", subject.to_string());
     }
+    for tag in &tags {
+        resp = resp.header("oci-tag", tag.as_str());
+    }
     resp.body(Body::empty())
         .map_err(|e| ApiError::msg(ErrorCode::Internal, e.to_string()))
 }
 
 /// Delete a manifest by digest (and its tags), or just a tag.
 pub(super) async fn delete(state: &AppState, repo: &RepositoryName, raw: &str) -> ApiResult {
-    let reference = parse_reference(raw)?;
+    let reference = parse_lookup_reference(raw)?;
     if state.registry.delete_manifest(repo, &reference).await? {
         Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
     } else {

@@ -120,7 +120,12 @@ async fn route_request(
             .map(String::as_str),
         _ => None,
     };
-    let required = required_access(&method, &route, mount_from);
+    let mount_any = matches!(
+        (&route, &method),
+        (V2Route::UploadStart { .. }, &Method::POST)
+    ) && query.contains_key("mount")
+        && !query.contains_key("from");
+    let required = required_access(&method, &route, mount_from, mount_any);
     let ctx = RequestContext {
         method: &method,
         headers: &headers,
@@ -167,7 +172,16 @@ async fn route_request(
                     manifests::get(&state, &repo, &reference, head, audit).await
                 }
                 Method::PUT => {
-                    manifests::put(&state, &repo, &reference, &headers, body, audit).await
+                    manifests::put(
+                        &state,
+                        &repo,
+                        &reference,
+                        uri.query(),
+                        &headers,
+                        body,
+                        audit,
+                    )
+                    .await
                 }
                 Method::DELETE => manifests::delete(&state, &repo, &reference).await,
                 _ => Err(unsupported()),
@@ -184,9 +198,7 @@ async fn route_request(
             }
         }
         (V2Route::UploadStart { .. }, Some(repo)) => match method {
-            Method::POST => {
-                uploads::start(&state, &repo, &query, &headers, body, granted.optional).await
-            }
+            Method::POST => uploads::start(&state, &repo, &query, &headers, body, &granted).await,
             _ => Err(unsupported()),
         },
         (V2Route::Upload { id, .. }, Some(repo)) => {

@@ -8,6 +8,7 @@ use berth_core::{Digest, ErrorCode, RepositoryName};
 use berth_store::UploadStatus;
 
 use super::{content_length, parse_digest, range_header, Query};
+use crate::access::Granted;
 use crate::body::request_stream;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -74,24 +75,42 @@ fn parse_content_range(headers: &HeaderMap) -> Result<Option<(u64, u64)>, ApiErr
     Ok(Some((a, b)))
 }
 
-/// `POST /v2/<name>/blobs/uploads/`. `may_mount`: the caller may pull
-/// from the mount's `from` repository.
+/// `POST /v2/<name>/blobs/uploads/`. `granted`: whether the caller may
+/// pull the mount's `from` repository (`optional`) or, for a mount without
+/// `from`, which repositories (`pull_check`).
+///
+/// A mount that cannot happen — invalid digest or `from`, a source the
+/// caller may not read, a blob no readable repository holds — starts an
+/// ordinary upload session (202), as the spec asks; the answer is the same
+/// whether or not an unreadable repository holds the blob.
 pub(super) async fn start(
     state: &AppState,
     repo: &RepositoryName,
     query: &Query,
     headers: &HeaderMap,
     body: Body,
-    may_mount: bool,
+    granted: &Granted,
 ) -> ApiResult {
     if let Some(raw) = query.get("mount") {
-        let digest = parse_digest(raw)?;
-        if let Some(from) = query
-            .get("from")
-            .and_then(|f| f.parse::<RepositoryName>().ok())
-            .filter(|_| may_mount)
-        {
-            if state.registry.mount_blob(repo, &from, &digest).await? {
+        if let Ok(digest) = raw.parse::<Digest>() {
+            let mounted = match query.get("from") {
+                Some(from) => match from.parse::<RepositoryName>() {
+                    Ok(from) if granted.optional => {
+                        state.registry.mount_blob(repo, &from, &digest).await?
+                    }
+                    _ => false,
+                },
+                None => match &granted.pull_check {
+                    Some(check) => {
+                        state
+                            .registry
+                            .mount_from_readable(repo, &digest, &|name| check.may_pull(name))
+                            .await?
+                    }
+                    None => false,
+                },
+            };
+            if mounted {
                 return Ok(created(repo, &digest));
             }
         }

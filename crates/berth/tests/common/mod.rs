@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod clock;
+pub mod docker;
 pub mod login;
 pub mod skopeo;
 
@@ -51,6 +52,8 @@ pub struct TestServer {
     extra_args: Vec<String>,
     extra_env: Vec<(String, String)>,
     starts: u32,
+    /// Another server's data directory this one shares (a replica).
+    shared_data: Option<PathBuf>,
 }
 
 impl TestServer {
@@ -86,6 +89,30 @@ impl TestServer {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             starts: 0,
+            shared_data: None,
+        };
+        server.spawn_and_wait().await;
+        server
+    }
+
+    /// Start a second `berth serve` on `other`'s data directory (one
+    /// metadata database, two processes: replicas), with `other`'s flags.
+    pub async fn start_replica_of(other: &TestServer) -> TestServer {
+        let mut server = TestServer {
+            child: None,
+            port: 0,
+            data_dir: tempfile::Builder::new()
+                .prefix("berth-unused-")
+                .tempdir()
+                .expect("create data dir"),
+            log_dir: tempfile::Builder::new()
+                .prefix("berth-log-")
+                .tempdir()
+                .expect("create log dir"),
+            extra_args: other.extra_args.clone(),
+            extra_env: other.extra_env.clone(),
+            starts: 0,
+            shared_data: Some(other.data_dir().to_path_buf()),
         };
         server.spawn_and_wait().await;
         server
@@ -104,7 +131,7 @@ impl TestServer {
 
     /// The data directory the server was started with.
     pub fn data_dir(&self) -> &Path {
-        self.data_dir.path()
+        self.shared_data.as_deref().unwrap_or(self.data_dir.path())
     }
 
     /// An HTTP client that is allowed to use the registry (the one place
@@ -265,7 +292,7 @@ impl TestServer {
                 .arg("--listen")
                 .arg(&listen)
                 .arg("--data-dir")
-                .arg(self.data_dir.path())
+                .arg(self.shared_data.as_deref().unwrap_or(self.data_dir.path()))
                 .args(&self.extra_args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(log))
