@@ -11,6 +11,10 @@ need_apt=()
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# portal: the web portal's browser test drives Debian's headless Chromium
+# through chromedriver (crates/berth/tests/portal_browser.rs).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} (apt)"
   as_root apt-get update -qq

@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod error;
+pub mod explain;
 pub mod manifest;
 pub mod name;
 pub mod route;

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod ready;
 pub mod storage;
 pub mod tls;
+pub mod ui;
 pub mod v2;
 
 use std::net::SocketAddr;
@@ -40,8 +41,8 @@ pub struct AppState {
     pub manifest_validation: Arc<berth_store::ManifestValidation>,
 }
 
-/// Build the application router. With `auth`, the token service's routes
-/// and the management API (`/api/v1`) are served too. Every route passes
+/// Build the application router. With `auth`, the token service's routes,
+/// the management API (`/api/v1`) and the web portal (`/ui/`) are served too. Every route passes
 /// the audit layer ([`audit::layer`]); `/metrics` serves Prometheus text.
 pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
     let registry = state.registry.clone();
@@ -63,6 +64,7 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
         );
     if let Some(auth) = auth {
         router = router.merge(auth::token_api::routes(auth.clone()));
+        router = router.merge(ui::routes(auth.clone(), registry.clone()));
         router = router.merge(api::routes(auth, registry));
     }
     router

@@ -21,6 +21,8 @@
 //! * [`identity::IdentityRepo`]: identities, credentials, scope maps, role
 //!   assignments, network rules, registry settings and signing keys; it
 //!   implements berth-auth's `IdentityStore` and `PolicyStore`.
+//! * [`portal::PortalStore`]: the web portal's sign-in sessions and its
+//!   repository overview.
 
 pub mod audit;
 pub mod backend;
@@ -34,6 +36,7 @@ pub mod manifest_cache;
 pub mod meta;
 pub mod mount;
 pub mod object;
+pub mod portal;
 pub mod registry;
 pub mod resume_hash;
 pub mod sparse;

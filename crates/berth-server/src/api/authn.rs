@@ -26,6 +26,20 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A caller authenticated another way (the web portal's session
+    /// cookie), so the portal runs the same handlers and checks.
+    pub(crate) fn authenticated(
+        principal: Principal,
+        policy: PolicyContext,
+        audit: RequestAudit,
+    ) -> Self {
+        Caller {
+            principal,
+            policy,
+            audit,
+        }
+    }
+
     /// Note the repository operation this management request makes (a
     /// repository audit event attributed to the caller).
     pub fn note_repository(&self, note: RepoNote) {
