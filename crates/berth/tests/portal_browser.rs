@@ -412,14 +412,11 @@ async fn portal_in_a_browser() {
         "repository row: {row}"
     );
     screenshot(&c, "repositories").await;
-    css(
-        &c,
-        &format!("#repositories a[href='/ui/repository?name=team%2Fweb']"),
-    )
-    .await
-    .click()
-    .await
-    .expect("open repository");
+    css(&c, "#repositories a[href='/ui/repository?name=team%2Fweb']")
+        .await
+        .click()
+        .await
+        .expect("open repository");
     assert_eq!(text_of(&c, "#main h1").await, repo);
     assert!(text_of(&c, "#tags").await.contains("v1"));
     screenshot(&c, "repository").await;
@@ -494,12 +491,12 @@ async fn portal_in_a_browser() {
         .await
         .expect("goto access");
     screenshot(&c, "access").await;
-    if !css(&c, "#create-token")
+    if css(&c, "#create-token")
         .await
         .attr("open")
         .await
         .expect("attr")
-        .is_some()
+        .is_none()
     {
         css(&c, "#create-token summary")
             .await
