@@ -17,8 +17,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing ${need_apt[*]} (apt)"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  as_root apt-get -o DPkg::Lock::Timeout=900 update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=900 install -y -qq "${need_apt[@]}" >/dev/null
   # The Debian package starts its own registry service on :5000; berth's
   # tests start their own servers, so stop it if it is running.
   as_root systemctl stop docker-registry >/dev/null 2>&1 || true
@@ -31,8 +31,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   as_root mkdir -p /etc/postgresql-common/createcluster.d
   echo "create_main_cluster = false" |
     as_root tee /etc/postgresql-common/createcluster.d/berth-tests.conf >/dev/null
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+  as_root apt-get -o DPkg::Lock::Timeout=900 update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=900 install -y -qq postgresql >/dev/null
 fi
 if command -v pg_lsclusters >/dev/null 2>&1; then
   pg_lsclusters -h 2>/dev/null | while read -r ver name _port status _rest; do
@@ -49,8 +49,8 @@ command -v podman >/dev/null 2>&1 || need_clients+=(podman)
 command -v ctr >/dev/null 2>&1 || need_clients+=(containerd)
 if [ ${#need_clients[@]} -gt 0 ]; then
   echo "==> installing ${need_clients[*]} (apt)"
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need_clients[@]}" >/dev/null
+  as_root apt-get -o DPkg::Lock::Timeout=900 update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=900 install -y -qq "${need_clients[@]}" >/dev/null
   as_root systemctl stop docker docker.socket containerd >/dev/null 2>&1 || true
 fi
 if ! python3 -c 'import oras' >/dev/null 2>&1; then
@@ -70,8 +70,8 @@ if ! python3 -c 'import azure.storage.blob' >/dev/null 2>&1; then
 fi
 if ! command -v azurite-blob >/dev/null 2>&1; then
   if ! command -v npm >/dev/null 2>&1; then
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq npm >/dev/null
+    as_root apt-get -o DPkg::Lock::Timeout=900 update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=900 install -y -qq npm >/dev/null
   fi
   echo "==> installing azurite (npm)"
   as_root npm install -g --silent azurite@3.35.0 >/dev/null
@@ -80,6 +80,11 @@ fi
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+if [ "${1:-}" = --install-only ]; then
+  echo "==> tools installed (--install-only: not running the checks)"
+  exit 0
 fi
 
 echo "==> cargo fmt --check"
