@@ -643,7 +643,7 @@ async fn insert_batch(
     let names: Vec<&str> = cols.iter().map(|(c, _)| c.as_str()).collect();
     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", names.join(", "));
     let mut n = 1;
-    for (r, _) in batch.iter().enumerate() {
+    for r in 0..batch.len() {
         if r > 0 {
             sql.push_str(", ");
         }

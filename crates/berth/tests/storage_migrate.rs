@@ -129,7 +129,7 @@ async fn embedded_registry_moves_to_postgres_and_s3() {
     .await;
     api.assign("alice", "AcrPull", Some("repositories/mig/*"))
         .await;
-    api.assign("group:devs", "AcrPush", None).await;
+    api.assign("devs", "AcrPush", None).await;
     let (app_id, sp_secret) = api.service_principal("ci", Some(30)).await;
     api.assign(&app_id, "AcrPull", None).await;
     api.expect(

@@ -59,9 +59,9 @@ pub async fn start(args: &[&str], env: &[(&str, &str)]) -> TestServer {
     let store = objects.blob_store_url(&format!("d-{}", super::random_suffix()));
     let mut all: Vec<&str> = args.to_vec();
     if !args.iter().any(|a| a.starts_with("--login-server")) {
-        all.extend_from_slice(&["--login-server", &login]);
+        all.extend_from_slice(&["--login-server", login.as_str()]);
     }
-    all.extend_from_slice(&["--blob-store", &store]);
+    all.extend_from_slice(&["--blob-store", store.as_str()]);
     let obj_env = objects.env();
     let mut all_env: Vec<(&str, &str)> = env.to_vec();
     all_env.extend(obj_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
