@@ -42,6 +42,11 @@ async fn upload_offset(reg: &Registry, loc: &str) -> Option<usize> {
         return None;
     }
     let range = r.header("Range")?;
+    // `0-0` is what an empty session reports (chunks are 256 KiB, so a
+    // session never holds exactly one byte here).
+    if range == "0-0" {
+        return Some(0);
+    }
     let (_, end) = parse_upload_range(&range);
     Some(end as usize + 1)
 }
@@ -94,16 +99,17 @@ async fn push_blob(reg: &Registry, repo: &str, data: &[u8]) -> Result<(), String
             }
         }
     }
+    let mut last = String::new();
     for _ in 0..ATTEMPTS {
-        if let Ok(r) = reg
+        match reg
             .req(Method::PUT, &with_query(&loc, "digest", &digest))
             .header("Content-Length", "0")
             .try_send()
             .await
         {
-            if r.status == 201 {
-                return Ok(());
-            }
+            Ok(r) if r.status == 201 => return Ok(()),
+            Ok(r) => last = r.describe(),
+            Err(e) => last = e.to_string(),
         }
         // The PUT may have committed on a replica that died before
         // answering: then the session is gone and the blob is there.
@@ -118,7 +124,7 @@ async fn push_blob(reg: &Registry, repo: &str, data: &[u8]) -> Result<(), String
         }
         pause().await;
     }
-    Err(format!("{repo}: could not commit {digest}"))
+    Err(format!("{repo}: could not commit {digest}: {last}"))
 }
 
 async fn push_image(reg: &Registry, repo: &str, tag: &str, image: &Image) -> Result<(), String> {
