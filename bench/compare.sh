@@ -16,7 +16,10 @@
 #   --storage s3        distributed mode: both registries keep blobs on one
 #               moto S3 server started here (berth --blob-store s3://…,
 #               distribution's s3-aws driver), buckets berth-bench-berth
-#               and berth-bench-distribution
+#               and berth-bench-distribution; berth keeps its metadata in a
+#               private PostgreSQL server started here (Debian's
+#               postgresql binaries, --database-url), a fresh database
+#               each round
 # Data directories live under $TMPDIR (default /tmp); TMPDIR=/dev/shm puts
 # both registries on tmpfs, taking the disk out of the comparison.
 # Results: a table on stdout, and $OUT/results.md + one JSON report per run.
@@ -177,7 +180,7 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  if [ "$KEEP" = 0 ]; then rm -rf "$TMP"; else echo "kept: $TMP" >&2; fi
+  if [ "$KEEP" = 0 ]; then rm -rf "$TMP" "${PG_DIR:-}"; else echo "kept: $TMP ${PG_DIR:-}" >&2; fi
   echo "results: $OUT" >&2
 }
 trap cleanup EXIT
@@ -213,6 +216,23 @@ if [ "$STORAGE" = s3 ]; then
   S3_URL="http://127.0.0.1:$s3_port"
   for _ in $(seq 1 100); do curl -s -o /dev/null "$S3_URL" && break; sleep 0.2; done
   export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+  # berth's metadata: a private PostgreSQL (as root, its commands run as the
+  # postgres user, whom initdb requires; its directory is outside $TMP,
+  # which only root may enter).
+  if [ "$ONLY" != distribution ]; then
+    PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [ -x "$PG_BIN/initdb" ] || need_apt postgresql
+    PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+    PG_DIR="$(mktemp -d /tmp/berth-compare-pg.XXXXXX)"
+    as_pg=()
+    if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; as_pg=(runuser -u postgres --); fi
+    "${as_pg[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U berth >"$TMP/pg-initdb.log" 2>&1
+    pg_port="$(free_port)"
+    "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
+      -o "-p $pg_port -h 127.0.0.1 -k $PG_DIR -c fsync=on -c max_connections=100" start >/dev/null
+    PIDS+=("$(head -n 1 "$PG_DIR/data/postmaster.pid")")
+    PG_URL="postgres://berth@127.0.0.1:$pg_port"
+  fi
 elif [ "$STORAGE" != file ]; then
   echo "--storage must be file or s3" >&2; exit 2
 fi
@@ -274,6 +294,8 @@ EOF
     if [ "$STORAGE" = s3 ]; then
       s3_bucket "berth-bench-berth-$ROUND_TAG"
       store_args=(--blob-store "s3://berth-bench-berth-$ROUND_TAG/registry?endpoint=$S3_URL")
+      "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U berth "berth_$ROUND_TAG"
+      store_args+=(--database-url "$PG_URL/berth_$ROUND_TAG")
     fi
     "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" \
       "${store_args[@]}" >"$TMP/berth/log" 2>&1 &

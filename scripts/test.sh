@@ -97,3 +97,15 @@ echo "==> tests"
 # unset, for a quick local run).
 export CI="${CI:-1}"
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+# The spec HTTP tests and the skopeo, oras and oci-client interop tests a
+# second time in the distributed configuration: every server two replicas on
+# a private PostgreSQL + moto S3 behind a round-robin proxy (requests
+# alternate between replicas). See docs/deployment.md.
+if [ "$#" -eq 0 ]; then
+  echo "==> tests, distributed (BERTH_TEST_DISTRIBUTED=1)"
+  BERTH_TEST_DISTRIBUTED=1 cargo nextest run -p berth --locked --no-fail-fast \
+    --test spec_concurrency --test spec_conformance --test spec_discovery \
+    --test spec_management --test spec_manifests --test spec_names \
+    --test spec_pull --test spec_push --test spec_robustness \
+    --test interop_skopeo --test interop_oras --test interop_oci_client
+fi

@@ -21,6 +21,8 @@
 //! * [`identity::IdentityRepo`]: identities, credentials, scope maps, role
 //!   assignments, network rules, registry settings and signing keys; it
 //!   implements berth-auth's `IdentityStore` and `PolicyStore`.
+//! * [`migrate`]: `berth storage migrate`, moving an embedded registry to
+//!   PostgreSQL and a blob store.
 //! * [`portal::PortalStore`]: the web portal's sign-in sessions and its
 //!   repository overview.
 
@@ -34,6 +36,7 @@ pub mod error;
 pub mod identity;
 pub mod manifest_cache;
 pub mod meta;
+pub mod migrate;
 pub mod mount;
 pub mod object;
 pub mod portal;

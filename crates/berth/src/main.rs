@@ -3,6 +3,7 @@
 mod config;
 mod logging;
 mod serve;
+mod storage;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -23,6 +24,10 @@ enum Command {
     Bench(berth_bench::BenchArgs),
     /// Diagnose why logging in to a registry, pushing or pulling fails.
     CheckHealth(berth_health::CheckHealthArgs),
+    /// Move the registry's storage (`berth storage migrate`: embedded to
+    /// PostgreSQL + object storage).
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
     #[command(flatten)]
     Client(berth_cli::Command),
 }
@@ -59,6 +64,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => run_bench(args),
+        Command::Storage(cmd) => storage::run(cmd),
         Command::Client(c) => return berth_cli::run(c, Cli::command),
     };
     match result {

@@ -381,7 +381,6 @@ pub(crate) async fn finish(
             .put(&store.path(&target), PutPayload::from_bytes(whole))
             .await
             .map_err(os_err)?;
-        drop_tail(store, row.object.tail_key.as_deref()).await;
     } else {
         if same_alg {
             let actual = hashed.finish();
@@ -437,11 +436,17 @@ pub(crate) async fn finish(
             .copy(&staged, &store.path(&target))
             .await
             .map_err(os_err)?;
-        let _ = store.delete_key(&staging).await;
-        drop_tail(store, row.object.tail_key.as_deref()).await;
     }
     meta.commit_blob(&row.repository, digest, size, Some(&row.id))
         .await?;
+    // Only now that the session row is gone may its objects go: a replica
+    // killed before the commit leaves the session whole, so a retried PUT
+    // on another replica still finds its tail (and staging object). What a
+    // kill between commit and clean-up leaves, the orphan purge removes.
+    if got.state.multipart_id.is_some() {
+        let _ = store.delete_key(&staging_key(&row.id)).await;
+    }
+    drop_tail(store, row.object.tail_key.as_deref()).await;
     Ok(size)
 }
 

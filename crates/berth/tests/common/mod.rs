@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod clock;
+pub mod distributed;
 pub mod docker;
 pub mod kube;
 pub mod login;
@@ -64,6 +65,12 @@ pub struct TestServer {
     extra_args: Vec<String>,
     extra_env: Vec<(String, String)>,
     starts: u32,
+    /// The port clients use when it is not this process's own (the
+    /// round-robin proxy of the distributed configuration).
+    public_port: Option<u16>,
+    /// The distributed configuration's second replica, proxy, S3 and
+    /// PostgreSQL ([`distributed`]).
+    cluster: Option<Box<distributed::Cluster>>,
 }
 
 /// Environment variable that puts every [`TestServer`] on a blob store:
@@ -122,6 +129,15 @@ impl TestServer {
         database_url: Option<String>,
         data_dir: Option<Arc<tempfile::TempDir>>,
     ) -> TestServer {
+        // BERTH_TEST_DISTRIBUTED=1: a server that asks for nothing of its
+        // own becomes two replicas on PostgreSQL + S3 behind a proxy.
+        if database_url.is_none()
+            && data_dir.is_none()
+            && !args.iter().any(|a| a.starts_with("--blob-store"))
+            && distributed::enabled()
+        {
+            return distributed::start(args, env).await;
+        }
         let mut server = Self::prepare(args, env, database_url, data_dir);
         server.spawn_and_wait().await;
         server
@@ -160,6 +176,8 @@ impl TestServer {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             starts: 0,
+            public_port: None,
+            cluster: None,
         };
         let has_store = args.iter().any(|a| a.starts_with("--blob-store"));
         if let Some(url) = std::env::var(TEST_BLOB_STORE_ENV)
@@ -210,12 +228,24 @@ impl TestServer {
     /// `http://127.0.0.1:PORT` (no trailing slash). The port may change
     /// across [`TestServer::restart`].
     pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.public_port.unwrap_or(self.port))
     }
 
     /// `127.0.0.1:PORT`, the registry host as CLI clients spell it.
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.public_port.unwrap_or(self.port))
+    }
+
+    /// This process's own port (behind the proxy in the distributed
+    /// configuration, where [`TestServer::base_url`] is the proxy's).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The distributed configuration's other parts, when this server is
+    /// its first replica.
+    pub fn cluster(&self) -> Option<&distributed::Cluster> {
+        self.cluster.as_deref()
     }
 
     /// The data directory, to start another replica on it.
@@ -338,6 +368,9 @@ impl TestServer {
     pub async fn restart(&mut self) {
         self.kill9();
         self.spawn_and_wait().await;
+        if let Some(c) = &self.cluster {
+            c.proxy.set_backends(vec![self.port, c.b.port]);
+        }
     }
 
     /// Whether the child process is still alive.
@@ -437,7 +470,8 @@ impl TestServer {
             .timeout(Duration::from_secs(2))
             .build()
             .map_err(|e| e.to_string())?;
-        let url = format!("{}/v2/", self.base_url());
+        // This process's own port, not the proxy's.
+        let url = format!("http://127.0.0.1:{}/v2/", self.port);
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
             if let Some(child) = self.child.as_mut() {
