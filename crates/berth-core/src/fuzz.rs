@@ -163,7 +163,8 @@ fn mutate(rng: &mut Rng, input: &mut Vec<u8>, corpus: &[Vec<u8>]) {
                 let start = rng.below(input.len());
                 let len = 1 + rng.below((input.len() - start).min(64));
                 let chunk: Vec<u8> = input[start..start + len].to_vec();
-                let times = 1 + rng.below(if rng.below(8) == 0 { 200 } else { 4 });
+                let most = if rng.below(8) == 0 { 200 } else { 4 };
+                let times = 1 + rng.below(most);
                 let at = rng.below(input.len() + 1);
                 for _ in 0..times {
                     input.splice(at..at, chunk.iter().copied());

@@ -157,7 +157,7 @@ pub async fn update(
 /// Delete a workload identity and its role assignments.
 #[utoipa::path(delete, path = "/api/v1/workload-identities/{clientId}", tag = "workload-identities",
     params(("clientId" = String, Path, description = "client id")),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "it holds the last registry-wide Owner role assignment", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<ApiState>,
     caller: Caller,
@@ -165,6 +165,13 @@ pub async fn delete(
 ) -> MgmtResult<StatusCode> {
     caller.require(ManagementAction::Write)?;
     let w = find(&state, &client_id).await?;
+    let me = berth_auth::role::Assignee::ServicePrincipal(w.client_id);
+    super::role_assignments::keep_an_owner(
+        &state,
+        |i| i.assignment.assignee == me,
+        "deleting this workload identity",
+    )
+    .await?;
     state
         .auth
         .repo
