@@ -43,7 +43,8 @@ impl From<GroupInfo> for GroupView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
-    /// Group name.
+    /// Group name: 1-128 characters, no control characters or surrounding spaces.
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub name: String,
 }
 

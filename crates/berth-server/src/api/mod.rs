@@ -16,6 +16,7 @@ pub mod admin;
 pub mod authn;
 pub mod error;
 pub mod groups;
+pub mod lenient;
 pub mod logs;
 pub mod network_rules;
 pub mod registry;

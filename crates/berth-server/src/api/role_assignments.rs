@@ -43,6 +43,7 @@ pub struct CreateRoleAssignment {
     /// A user name, a group name or a service principal's app id.
     pub assignee: String,
     /// The role.
+    #[schema(pattern = "^(Owner|Contributor|Reader|AcrPush|AcrPull|AcrDelete|AcrImageSigner)$")]
     pub role: String,
     /// `repositories/<prefix>/*`, `repositories/<name>`; whole registry when absent.
     pub scope: Option<String>,
@@ -101,10 +102,10 @@ async fn resolve_assignee(state: &ApiState, name: &str) -> MgmtResult<Assignee> 
     if let Ok(g) = group_by_name(state, name).await {
         return Ok(Assignee::Group(g.id));
     }
-    Err(MgmtError::invalid(
-        "assignee",
-        format!("no user, group, service principal or workload identity {name:?}"),
+    Err(MgmtError::not_found(format!(
+        "no user, group, service principal or workload identity {name:?}"
     ))
+    .field("assignee"))
 }
 
 async fn assignee_name(state: &ApiState, a: &Assignee) -> MgmtResult<Option<String>> {
@@ -140,7 +141,8 @@ async fn view(state: &ApiState, info: RoleAssignmentInfo) -> MgmtResult<RoleAssi
 /// Assign a role.
 #[utoipa::path(post, path = "/api/v1/role-assignments", tag = "role-assignments",
     request_body = CreateRoleAssignment,
-    responses((status = 201, body = RoleAssignmentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = RoleAssignmentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such assignee", body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -186,7 +188,7 @@ pub async fn list(
     let filter = match &q.assignee {
         Some(name) => match resolve_assignee(&state, name).await {
             Ok(a) => Some(a),
-            Err(e) if e.status == StatusCode::BAD_REQUEST => return Ok(Json(Vec::new())),
+            Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(Json(Vec::new())),
             Err(e) => return Err(e),
         },
         None => None,

@@ -53,6 +53,7 @@ impl From<UserInfo> for UserView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(pattern = r"^[A-Za-z0-9._@-]{1,64}$")]
     /// Sign-in name.
     pub name: String,
     /// Password; generated (and returned once) when absent.
