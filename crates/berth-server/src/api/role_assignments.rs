@@ -46,6 +46,7 @@ pub struct CreateRoleAssignment {
     #[schema(pattern = "^(Owner|Contributor|Reader|AcrPush|AcrPull|AcrDelete|AcrImageSigner)$")]
     pub role: String,
     /// `repositories/<prefix>/*`, `repositories/<name>`; whole registry when absent.
+    #[schema(pattern = r"^(registry|repositories/\S+)$")]
     pub scope: Option<String>,
 }
 

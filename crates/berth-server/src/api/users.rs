@@ -57,6 +57,7 @@ pub struct CreateUser {
     /// Sign-in name.
     pub name: String,
     /// Password; generated (and returned once) when absent.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 

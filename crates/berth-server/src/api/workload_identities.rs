@@ -57,6 +57,7 @@ pub struct CreateWorkloadIdentity {
     #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub name: String,
     /// Issuer URL: `https://…` (plain `http://` only on loopback).
+    #[schema(pattern = r"^https://\S+$")]
     pub issuer: String,
     /// The `sub` its tokens carry.
     pub subject: String,
