@@ -57,6 +57,12 @@ if ! python3 -c 'import oras' >/dev/null 2>&1; then
   echo "==> installing oras (pip)"
   python3 -m pip install -q oras
 fi
+# The management API's document is checked by schemathesis
+# (crates/berth/tests/api_schemathesis.rs, issue 16).
+if ! command -v st >/dev/null 2>&1; then
+  echo "==> installing schemathesis (pip)"
+  python3 -m pip install -q schemathesis
+fi
 # --- blob store tests (blob_backends.rs, blob_store_serve.rs): moto's S3
 # server, Azurite (3.35.0: the last release whose engines allow Node.js 20)
 # and Azure's Python SDK, which creates the Azurite containers.

@@ -564,6 +564,31 @@ impl ResourceActions {
 mod tests {
     use super::*;
 
+    /// Fuzzing (issue 16): scope strings and the `scope` fields of token
+    /// requests never panic.
+    #[test]
+    fn fuzz_scopes() {
+        berth_core::fuzz::run_str(
+            "scope",
+            &[
+                "repository:team/app:pull,push",
+                "repository:a:b:pull",
+                "registry:catalog:*",
+                "repository(plugin):x:delete",
+                "repository:x:",
+                "repository:team/app:pull repository:other:*",
+                ":::",
+            ],
+            |s| {
+                if let Ok(scope) = RequestedScope::parse(s) {
+                    let _ = scope.is_catalog();
+                }
+                let _ = parse_scope_list(s);
+                let _ = parse_scope_params(s.split('&'));
+            },
+        );
+    }
+
     fn set(a: &[Action]) -> ActionSet {
         ActionSet::of(a)
     }

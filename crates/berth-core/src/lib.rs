@@ -6,6 +6,7 @@
 pub mod digest;
 pub mod error;
 pub mod explain;
+pub mod fuzz;
 pub mod manifest;
 pub mod name;
 pub mod route;

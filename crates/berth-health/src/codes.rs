@@ -169,6 +169,12 @@ pub static CODES: &[CodeInfo] = &[
         "Fix the registry's `--realm` setting, or the proxy rewriting the header.",
     ),
     code(
+        "STORAGE_FULL_ERROR",
+        E,
+        "The registry reports that its storage is full (`GET /healthz` starts with `storage full`): pushes and other writes are refused with 507 Insufficient Storage; pulls still work.",
+        "Operator: free space or grow the volume (or quota) of the registry's data directory (see docs/errors.md, \"Storage full\"); pushes work again without a restart.",
+    ),
+    code(
         "REALM_UNREACHABLE_ERROR",
         E,
         "The challenge's realm (the token endpoint) names a host, port or scheme this machine cannot reach, typically an internal address advertised behind a reverse proxy.",

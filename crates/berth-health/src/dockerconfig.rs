@@ -156,6 +156,31 @@ pub async fn helper_get(helper: &str, server: &str) -> Result<Option<Credential>
 mod tests {
     use super::*;
 
+    /// Fuzzing (issue 16): any config.json object is read (auths keys,
+    /// helpers, inline credentials) without a panic.
+    #[test]
+    fn fuzz_docker_config() {
+        berth_core::fuzz::run(
+            "docker_config",
+            &[
+                br#"{"auths":{"r.example.com":{"auth":"YWxpY2U6c2VjcmV0"},"https://r2/v1/":{"auth":"","identitytoken":"t"}},"credsStore":"desktop","credHelpers":{"r3":"ecr"}}"#,
+                br#"{"auths":{"x":{"auth":"!!!"}}}"#,
+                br#"{"auths":[]}"#,
+            ],
+            |bytes| {
+                let Ok(doc) = serde_json::from_slice::<Value>(bytes) else {
+                    return;
+                };
+                let config = DockerConfig { doc };
+                for key in config.auth_keys() {
+                    let _ = config.helper_for(&key);
+                    let _ = config.inline_credential(&key);
+                }
+                let _ = config.helper_for("r3");
+            },
+        );
+    }
+
     #[test]
     fn reads_inline_credentials() {
         let auth = base64::engine::general_purpose::STANDARD.encode("alice:pw");

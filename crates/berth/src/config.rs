@@ -540,6 +540,24 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 mod tests {
     use super::*;
 
+    /// Fuzzing (issue 16): any `berth.toml` text parses or is refused
+    /// without a panic.
+    #[test]
+    fn fuzz_config_files() {
+        berth_core::fuzz::run_str(
+            "berth_toml",
+            &[
+                "listen = \"127.0.0.1:6000\"\ndata_dir = \"/tmp/x\"\n[tls]\nself_signed = \"reg.local\"\n",
+                "trusted_proxies = [\"10.0.0.0/8\"]\naudit_retention_days = 30\n",
+                "[limits]\nheader_read_timeout = \"20s\"\n",
+                "a = [1, 2",
+            ],
+            |text| {
+                let _ = toml::from_str::<FileConfig>(text);
+            },
+        );
+    }
+
     #[test]
     fn flags_win_over_file_and_defaults() {
         let dir = tempfile::tempdir().expect("tempdir");

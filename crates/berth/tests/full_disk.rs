@@ -1,6 +1,7 @@
 //! A full disk is explained (issue 16): uploads on a full file system are
-//! answered 507 with an OCI envelope that says storage is full, /healthz
-//! and /metrics report it, and nothing acknowledged before is lost. Runs
+//! answered 507 with an OCI envelope that says storage is full, /healthz,
+//! /readyz, /metrics and check-health report it, and nothing acknowledged
+//! before is lost. Runs
 //! on a real 8 MiB tmpfs (needs root, as CI has).
 
 mod common;
@@ -116,6 +117,47 @@ async fn a_full_disk_is_explained_and_loses_nothing() {
     assert!(metrics.contains("berth_storage_free_bytes"), "{metrics}");
     assert!(metrics.contains("berth_storage_full 1"), "{metrics}");
 
+    // /readyz takes the replica out of the load balancer.
+    let ready = reqwest::get(format!("{}/readyz", server.base_url()))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 503);
+    let ready: serde_json::Value = ready.json().await.expect("readyz body");
+    assert_eq!(ready["checks"]["storage"], "failed", "{ready}");
+    assert!(
+        ready["failed"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|c| c == "storage")),
+        "{ready}"
+    );
+
+    // check-health says so (and exits non-zero).
+    let docker_config = tempfile::tempdir().expect("docker config dir");
+    let out = std::process::Command::new(common::berth_bin())
+        .args(["check-health", &server.host(), "--output", "json"])
+        .env("DOCKER_CONFIG", docker_config.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run berth check-health");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check-health printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let finding = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|f| f["code"] == "STORAGE_FULL_ERROR"))
+        .unwrap_or_else(|| panic!("no STORAGE_FULL_ERROR in {report:#}"));
+    assert_eq!(finding["status"], "error", "{finding}");
+    assert!(
+        finding["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("storage full")),
+        "{finding}"
+    );
+    assert_ne!(out.status.code(), Some(0));
+
     // Everything acknowledged is there, also after a restart.
     for (digest, data) in &pushed {
         let r = reg.get_blob("full/disk", digest).await;
@@ -135,5 +177,9 @@ async fn a_full_disk_is_explained_and_loses_nothing() {
         );
     }
     reg.push_blob("full/disk", &random_bytes(512 * 1024)).await;
+    let ready = reqwest::get(format!("{}/readyz", server.base_url()))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
     drop(server);
 }

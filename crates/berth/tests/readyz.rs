@@ -26,7 +26,7 @@ async fn readyz_checks_the_database_and_the_blob_store() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
-        json!({"status": "ready", "checks": {"database": "ok", "blob_store": "ok"}})
+        json!({"status": "ready", "checks": {"database": "ok", "blob_store": "ok", "storage": "ok"}})
     );
 
     // The blob store's upload folder is replaced by a file: nothing can be

@@ -155,3 +155,29 @@ fn jwks_parsing_skips_unusable_keys() {
     assert!(keys.find("r").is_some());
     assert!(ExternalKeys::from_jwks(b"[]").is_err());
 }
+
+/// Fuzzing (issue 16): mutated external assertions never panic and only
+/// the signed one is accepted; mutated JWKS documents never panic.
+#[test]
+fn fuzz_assertions_and_jwks() {
+    let i = Issuer::new();
+    let keys = i.jwks();
+    let good = i.sign(header(), claims());
+    let rs = i.sign(json!({"alg": "RS256", "kid": "k1"}), claims());
+    berth_core::fuzz::run_str("oidc_assertion", &[&good, &rs, "a.b.c"], |token| {
+        let accepted = check(token, &keys).is_ok();
+        assert!(!accepted || token == good, "a mutated assertion was accepted: {token:?}");
+    });
+    let p = i.key.public_key().as_ref();
+    let jwks = serde_json::to_vec(&json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+        "x": URL_SAFE_NO_PAD.encode(&p[1..33]), "y": URL_SAFE_NO_PAD.encode(&p[33..65]),
+    }, {"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB", "alg": "RS256"},
+       {"kty": "oct", "k": "c2VjcmV0"}]}))
+    .unwrap();
+    berth_core::fuzz::run("jwks", &[&jwks, b"{\"keys\":[]}"], |doc| {
+        if let Ok(k) = ExternalKeys::from_jwks(doc) {
+            let _ = k.find("k1");
+        }
+    });
+}

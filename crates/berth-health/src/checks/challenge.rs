@@ -146,6 +146,29 @@ pub async fn check(ctx: &mut Ctx) -> Vec<Finding> {
 mod tests {
     use super::*;
 
+    /// Fuzzing (issue 16): any `WWW-Authenticate` value parses or is
+    /// refused without a panic; parameter names come back lowercase.
+    #[test]
+    fn fuzz_challenges() {
+        berth_core::fuzz::run_str(
+            "www_authenticate",
+            &[
+                r#"Bearer realm="https://r.example.com/oauth2/token",service="r.example.com",scope="repository:a:pull,push""#,
+                r#"Bearer realm="a\"b",error="insufficient_scope""#,
+                "Basic realm=x",
+                "Bearer ,,,=,",
+                "bearer realm=unquoted, service = s",
+            ],
+            |s| {
+                if let Some(params) = parse_bearer(s) {
+                    for (k, _) in params {
+                        assert_eq!(k, k.to_ascii_lowercase());
+                    }
+                }
+            },
+        );
+    }
+
     #[test]
     fn parses_bearer_challenges() {
         let p = parse_bearer(

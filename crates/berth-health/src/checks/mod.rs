@@ -14,6 +14,7 @@ mod pull;
 mod pull_secret;
 mod realm;
 mod secret_expiry;
+mod storage;
 mod tls;
 
 use std::time::Duration;
@@ -101,6 +102,7 @@ pub async fn run_all(args: &CheckHealthArgs, progress: bool) -> Report {
     step!("TCP", connect::tcp(&mut ctx));
     step!("TLS", tls::check(&mut ctx));
     step!("challenge", challenge::check(&mut ctx));
+    step!("storage", storage::check(&mut ctx));
     step!("realm", realm::check(&mut ctx));
     step!("clock", clock::check(&mut ctx));
     step!("directory login", login::directory(&mut ctx));

@@ -39,6 +39,7 @@ pub struct NamedPassword {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RenewAdmin {
     /// `password` or `password2`.
+    #[schema(pattern = r"^password2?$")]
     pub password_name: String,
 }
 

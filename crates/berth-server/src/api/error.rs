@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 /// One error of a refused management request.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorItem {
-    /// `INVALID`, `NOT_FOUND`, `CONFLICT`, `UNAUTHORIZED`, `DENIED` or `INTERNAL`.
+    /// `INVALID`, `NOT_FOUND`, `METHOD_NOT_ALLOWED`, `CONFLICT`, `UNAUTHORIZED`,
+    /// `DENIED`, `TOO_LARGE`, `TOOMANYREQUESTS`, `STORAGE_FULL` or `INTERNAL`.
     pub code: String,
     /// What went wrong, for a human.
     pub message: String,
@@ -64,6 +65,15 @@ impl MgmtError {
     /// 404 `NOT_FOUND`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    /// 405 `METHOD_NOT_ALLOWED` (the caller adds `Allow`).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "method not allowed on this endpoint",
+        )
     }
 
     /// 409 `CONFLICT`.

@@ -43,7 +43,8 @@ impl From<GroupInfo> for GroupView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
-    /// Group name.
+    /// Group name: 1-128 characters, no control characters or surrounding spaces.
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub name: String,
 }
 
@@ -131,7 +132,7 @@ pub async fn show(
 /// Delete a group.
 #[utoipa::path(delete, path = "/api/v1/groups/{name}", tag = "groups",
     params(("name" = String, Path, description = "group name")),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "it holds the last registry-wide Owner role assignment", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<ApiState>,
     caller: Caller,
@@ -139,6 +140,8 @@ pub async fn delete(
 ) -> MgmtResult<StatusCode> {
     caller.require(ManagementAction::Write)?;
     let g = group_by_name(&state, &name).await?;
+    let me = berth_auth::role::Assignee::Group(g.id);
+    super::role_assignments::keep_an_owner(&state, |i| i.assignment.assignee == me, "deleting this group").await?;
     state.auth.repo.delete_group(g.id).await?;
     state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)

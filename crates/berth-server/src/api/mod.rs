@@ -16,6 +16,7 @@ pub mod admin;
 pub mod authn;
 pub mod error;
 pub mod groups;
+pub mod lenient;
 pub mod logs;
 pub mod network_rules;
 pub mod registry;
@@ -123,7 +124,7 @@ pub(crate) fn expiry(state: &ApiState, days: Option<u64>, field: &str) -> MgmtRe
         logs::login, logs::repository, logs::explain,
     ),
     components(schemas(error::ErrorBody, error::ErrorItem)),
-    modifiers(&SecurityAddon),
+    modifiers(&SecurityAddon, &CommonResponses),
     security(("bearer" = []), ("basic" = []))
 )]
 pub struct ApiDoc;
@@ -149,6 +150,66 @@ impl utoipa::Modify for SecurityAddon {
             "basic",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
+    }
+}
+
+/// Adds the answers every operation can give, so the document lists each
+/// status the API really sends (schemathesis checks it, see docs/api.md):
+/// 401 and 403 everywhere; 400 where there are parameters or a body; 404
+/// on paths with parameters; 413 with a body; 507 on every write.
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let templated = path.contains('{');
+            let ops = [
+                (false, item.get.as_mut()),
+                (true, item.put.as_mut()),
+                (true, item.post.as_mut()),
+                (true, item.delete.as_mut()),
+                (true, item.patch.as_mut()),
+            ];
+            for (writes, op) in ops {
+                let Some(op) = op else { continue };
+                let has_body = op.request_body.is_some();
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description));
+                };
+                if has_body || has_params {
+                    add("400", "invalid request (`INVALID`, `field` names the culprit)");
+                }
+                add("401", "no or bad credentials (`UNAUTHORIZED`, with a challenge)");
+                add("403", "the caller's role does not allow this (`DENIED`)");
+                if templated {
+                    add("404", "no such object (`NOT_FOUND`)");
+                }
+                if has_body {
+                    add("413", "the request body is over 1 MiB (`TOO_LARGE`)");
+                }
+                if writes {
+                    add("507", "storage is full; nothing was changed (`STORAGE_FULL`)");
+                }
+            }
+        }
     }
 }
 
@@ -271,17 +332,38 @@ async fn not_found() -> MgmtError {
 }
 
 /// A method the route does not serve is a 405 from axum; give it the API's
-/// error shape.
+/// error shape and an `Allow` header listing the methods the document
+/// gives the path.
 async fn method_guard(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use axum::http::header::ALLOW;
     use axum::response::IntoResponse;
+    let path = req.uri().path().to_string();
     let resp = next.run(req).await;
     if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
-        let mut e = MgmtError::not_found("method not allowed on this endpoint").into_response();
-        *e.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+        let allow = match path.strip_prefix("/api/v1/repositories/") {
+            Some(rest) => Some(axum::http::HeaderValue::from_static(repository_allow(rest))),
+            None => resp.headers().get(ALLOW).cloned(),
+        };
+        let mut e = MgmtError::method_not_allowed().into_response();
+        if let Some(allow) = allow {
+            e.headers_mut().insert(ALLOW, allow);
+        }
         return e;
     }
     resp
+}
+
+/// The methods of `/api/v1/repositories/<rest>` as the document gives
+/// them: `…/tags` and `…/manifests` are read, `…/tags/<tag>`,
+/// `…/manifests/<digest>` and the repository itself are deleted.
+fn repository_allow(rest: &str) -> &'static str {
+    let rest = rest.trim_end_matches('/');
+    if rest.ends_with("/tags") || rest.ends_with("/manifests") {
+        "GET,HEAD"
+    } else {
+        "DELETE"
+    }
 }

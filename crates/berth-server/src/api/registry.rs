@@ -41,10 +41,16 @@ pub struct UpdateRegistry {
     /// `Allow` or `Deny`.
     pub default_action: Option<String>,
     /// Access-token lifetime, seconds (60 .. one year).
+    #[serde(default, deserialize_with = "super::lenient::opt_u64")]
+    #[schema(minimum = 60, maximum = 31622400)]
     pub access_token_ttl_seconds: Option<u64>,
     /// Refresh-token lifetime, seconds.
+    #[serde(default, deserialize_with = "super::lenient::opt_u64")]
+    #[schema(minimum = 60, maximum = 31622400)]
     pub refresh_token_ttl_seconds: Option<u64>,
     /// Identity-token lifetime, seconds.
+    #[serde(default, deserialize_with = "super::lenient::opt_u64")]
+    #[schema(minimum = 60, maximum = 31622400)]
     pub identity_token_ttl_seconds: Option<u64>,
 }
 

@@ -43,8 +43,10 @@ pub struct CreateRoleAssignment {
     /// A user name, a group name or a service principal's app id.
     pub assignee: String,
     /// The role.
+    #[schema(pattern = "^(Owner|Contributor|Reader|AcrPush|AcrPull|AcrDelete|AcrImageSigner)$")]
     pub role: String,
     /// `repositories/<prefix>/*`, `repositories/<name>`; whole registry when absent.
+    #[schema(pattern = r"^(registry|repositories/\S+)$")]
     pub scope: Option<String>,
 }
 
@@ -54,6 +56,31 @@ pub struct CreateRoleAssignment {
 pub struct ListQuery {
     /// A user name, group name or app id.
     pub assignee: Option<String>,
+}
+
+/// Refuse (409) a change after which no registry-wide Owner role
+/// assignment would be left: `losing` says which assignments the change
+/// takes away; `what` names the change for the message. Without an Owner
+/// nobody could manage role assignments any more.
+pub(super) async fn keep_an_owner(
+    state: &ApiState,
+    losing: impl Fn(&RoleAssignmentInfo) -> bool,
+    what: &str,
+) -> MgmtResult<()> {
+    let owners: Vec<RoleAssignmentInfo> = state
+        .auth
+        .repo
+        .list_role_assignments(None)
+        .await?
+        .into_iter()
+        .filter(|i| i.assignment.role == Role::Owner && i.assignment.scope == RoleScope::Registry)
+        .collect();
+    if !owners.is_empty() && owners.iter().all(&losing) {
+        return Err(MgmtError::conflict(format!(
+            "{what} would leave the registry without an Owner: assign Owner (registry-wide) to another user first"
+        )));
+    }
+    Ok(())
 }
 
 /// Resolve a user name, group name or app id.
@@ -76,10 +103,10 @@ async fn resolve_assignee(state: &ApiState, name: &str) -> MgmtResult<Assignee> 
     if let Ok(g) = group_by_name(state, name).await {
         return Ok(Assignee::Group(g.id));
     }
-    Err(MgmtError::invalid(
-        "assignee",
-        format!("no user, group, service principal or workload identity {name:?}"),
+    Err(MgmtError::not_found(format!(
+        "no user, group, service principal or workload identity {name:?}"
     ))
+    .field("assignee"))
 }
 
 async fn assignee_name(state: &ApiState, a: &Assignee) -> MgmtResult<Option<String>> {
@@ -115,7 +142,8 @@ async fn view(state: &ApiState, info: RoleAssignmentInfo) -> MgmtResult<RoleAssi
 /// Assign a role.
 #[utoipa::path(post, path = "/api/v1/role-assignments", tag = "role-assignments",
     request_body = CreateRoleAssignment,
-    responses((status = 201, body = RoleAssignmentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = RoleAssignmentView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such assignee", body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -157,8 +185,13 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> MgmtResult<Json<Vec<RoleAssignmentView>>> {
     caller.require(ManagementAction::Read)?;
+    // A filter naming nobody matches nothing.
     let filter = match &q.assignee {
-        Some(name) => Some(resolve_assignee(&state, name).await?),
+        Some(name) => match resolve_assignee(&state, name).await {
+            Ok(a) => Some(a),
+            Err(e) if e.status == StatusCode::NOT_FOUND => return Ok(Json(Vec::new())),
+            Err(e) => return Err(e),
+        },
         None => None,
     };
     let all = state
@@ -176,7 +209,8 @@ pub async fn list(
 /// Delete a role assignment.
 #[utoipa::path(delete, path = "/api/v1/role-assignments/{id}", tag = "role-assignments",
     params(("id" = String, Path, description = "assignment id")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the last registry-wide Owner role assignment", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<ApiState>,
     caller: Caller,
@@ -185,6 +219,7 @@ pub async fn delete(
     caller.require(ManagementAction::ManageRoleAssignments)?;
     let missing = || MgmtError::not_found(format!("no role assignment {id:?}"));
     let uuid = Uuid::parse_str(&id).map_err(|_| missing())?;
+    keep_an_owner(&state, |i| i.id == uuid, "deleting the last registry-wide Owner role assignment").await?;
     if !state.auth.repo.delete_role_assignment(uuid).await? {
         return Err(missing());
     }

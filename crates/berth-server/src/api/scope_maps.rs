@@ -59,6 +59,7 @@ impl From<ScopeMapInfo> for ScopeMapView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateScopeMap {
     /// 5-50 characters of `[a-zA-Z0-9_-]`.
+    #[schema(pattern = r"^[a-zA-Z0-9_-]{5,50}$")]
     pub name: String,
     /// Free text.
     pub description: Option<String>,
@@ -74,6 +75,16 @@ pub struct ReplaceScopeMap {
     pub description: Option<String>,
     /// The new rules (replace the old ones).
     pub actions: Vec<String>,
+}
+
+/// System scope maps cannot be changed or deleted: 409.
+fn refuse_system(name: &str) -> MgmtResult<()> {
+    if ScopeMap::system(name).is_some() {
+        return Err(MgmtError::conflict(format!(
+            "{name:?} is a system scope map and cannot be changed or deleted"
+        )));
+    }
+    Ok(())
 }
 
 /// Validate `rules` before storing them, naming the field on error.
@@ -122,7 +133,8 @@ pub async fn create(
 /// Replace a scope map's rules.
 #[utoipa::path(put, path = "/api/v1/scope-maps/{name}", tag = "scope-maps", request_body = ReplaceScopeMap,
     params(("name" = String, Path, description = "scope map name")),
-    responses((status = 200, body = ScopeMapView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ScopeMapView), (status = 404, body = ErrorBody),
+        (status = 409, description = "a system scope map", body = ErrorBody)))]
 pub async fn replace(
     State(state): State<ApiState>,
     caller: Caller,
@@ -131,6 +143,7 @@ pub async fn replace(
 ) -> MgmtResult<Json<ScopeMapView>> {
     caller.require(ManagementAction::Write)?;
     let old = find(&state, &name).await?;
+    refuse_system(&name)?;
     check_rules(&name, &req.actions)?;
     let description = req.description.unwrap_or(old.description);
     state
@@ -177,6 +190,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> MgmtResult<StatusCode> {
     caller.require(ManagementAction::Write)?;
+    refuse_system(&name)?;
     if !state.auth.repo.delete_scope_map(&name).await? {
         return Err(MgmtError::not_found(format!("no scope map named {name:?}")));
     }

@@ -49,8 +49,11 @@ impl From<ServicePrincipalInfo> for ServicePrincipalView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateServicePrincipal {
     /// Display name.
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub name: String,
     /// Secret validity in days (default 365).
+    #[serde(default, deserialize_with = "super::lenient::opt_u64")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expiration_in_days: Option<u64>,
 }
 
@@ -59,6 +62,8 @@ pub struct CreateServicePrincipal {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewSecret {
     /// Secret validity in days (default 365).
+    #[serde(default, deserialize_with = "super::lenient::opt_u64")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expiration_in_days: Option<u64>,
 }
 
@@ -119,7 +124,7 @@ async fn issue(
 /// Create a service principal with one secret.
 #[utoipa::path(post, path = "/api/v1/service-principals", tag = "service-principals",
     request_body = CreateServicePrincipal,
-    responses((status = 201, body = IssuedSecret), (status = 400, body = ErrorBody)))]
+    responses((status = 201, body = IssuedSecret), (status = 400, body = ErrorBody), (status = 409, description = "the name is taken", body = ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -166,7 +171,7 @@ pub async fn show(
 /// Delete a service principal.
 #[utoipa::path(delete, path = "/api/v1/service-principals/{appId}", tag = "service-principals",
     params(("appId" = String, Path, description = "app id")),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "it holds the last registry-wide Owner role assignment", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<ApiState>,
     caller: Caller,
@@ -174,6 +179,13 @@ pub async fn delete(
 ) -> MgmtResult<StatusCode> {
     caller.require(ManagementAction::Write)?;
     let sp = find(&state, &app_id).await?;
+    let me = berth_auth::role::Assignee::ServicePrincipal(sp.app_id);
+    super::role_assignments::keep_an_owner(
+        &state,
+        |i| i.assignment.assignee == me,
+        "deleting this service principal",
+    )
+    .await?;
     state.auth.repo.delete_service_principal(sp.app_id).await?;
     state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)

@@ -56,12 +56,15 @@ pub struct RepositoryActions {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateToken {
     /// 5-50 characters of `[a-zA-Z0-9-]`.
+    #[schema(pattern = r"^[a-zA-Z0-9-]{5,50}$")]
     pub name: String,
     /// An existing scope map; or give `repositories`.
     pub scope_map: Option<String>,
     /// Creates the scope map `<name>-scope-map` with these permissions.
     pub repositories: Option<Vec<RepositoryActions>>,
     /// Password validity in days (no expiry when absent).
+    #[serde(default, deserialize_with = "super::lenient::opt_u64")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expiration_in_days: Option<u64>,
 }
 
@@ -103,8 +106,11 @@ pub struct UpdateToken {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GeneratePassword {
     /// `password1` or `password2`.
+    #[schema(pattern = r"^password[12]$")]
     pub password_name: String,
     /// Validity in days (no expiry when absent).
+    #[serde(default, deserialize_with = "super::lenient::opt_u64")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expiration_in_days: Option<u64>,
 }
 

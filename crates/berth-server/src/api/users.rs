@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use berth_auth::authorize::ManagementAction;
+use berth_auth::role::Assignee;
 use berth_store::identity::UserInfo;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 
 use super::authn::Caller;
 use super::error::{JsonBody, MgmtError, MgmtResult};
+use super::role_assignments::keep_an_owner;
 use super::{hash_secret, ApiState};
 
 /// A directory user (never its password hash).
@@ -51,9 +53,11 @@ impl From<UserInfo> for UserView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(pattern = r"^[A-Za-z0-9._@-]{1,64}$")]
     /// Sign-in name.
     pub name: String,
     /// Password; generated (and returned once) when absent.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -162,7 +166,7 @@ pub async fn show(
 /// Enable/disable a user or set their password.
 #[utoipa::path(patch, path = "/api/v1/users/{name}", tag = "users", request_body = UpdateUser,
     params(("name" = String, Path, description = "user name")),
-    responses((status = 200, body = UserView), (status = 404, body = super::error::ErrorBody)))]
+    responses((status = 200, body = UserView), (status = 404, body = super::error::ErrorBody), (status = 409, description = "it holds the last registry-wide Owner role assignment", body = super::error::ErrorBody)))]
 pub async fn update(
     State(state): State<ApiState>,
     caller: Caller,
@@ -171,6 +175,10 @@ pub async fn update(
 ) -> MgmtResult<Json<UserView>> {
     caller.require(ManagementAction::Write)?;
     let id = user_id(&state, &name).await?;
+    if req.enabled == Some(false) {
+        let me = Assignee::User(id);
+        keep_an_owner(&state, |i| i.assignment.assignee == me, "disabling this user").await?;
+    }
     if let Some(p) = &req.password {
         check_password(p)?;
         let phc = hash_secret(&state, p).await?;
@@ -186,7 +194,7 @@ pub async fn update(
 /// Delete a user.
 #[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "users",
     params(("name" = String, Path, description = "user name")),
-    responses((status = 204), (status = 404, body = super::error::ErrorBody)))]
+    responses((status = 204), (status = 404, body = super::error::ErrorBody), (status = 409, description = "it holds the last registry-wide Owner role assignment", body = super::error::ErrorBody)))]
 pub async fn delete(
     State(state): State<ApiState>,
     caller: Caller,
@@ -194,6 +202,8 @@ pub async fn delete(
 ) -> MgmtResult<StatusCode> {
     caller.require(ManagementAction::Write)?;
     let id = user_id(&state, &name).await?;
+    let me = Assignee::User(id);
+    keep_an_owner(&state, |i| i.assignment.assignee == me, "deleting this user").await?;
     if !state.auth.repo.delete_user(id).await? {
         return Err(MgmtError::not_found(format!("no user named {name:?}")));
     }

@@ -54,8 +54,10 @@ impl From<WorkloadIdentityInfo> for WorkloadIdentityView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWorkloadIdentity {
     /// Display name (unique).
+    #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$")]
     pub name: String,
     /// Issuer URL: `https://…` (plain `http://` only on loopback).
+    #[schema(pattern = r"^https://\S+$")]
     pub issuer: String,
     /// The `sub` its tokens carry.
     pub subject: String,
@@ -157,7 +159,7 @@ pub async fn update(
 /// Delete a workload identity and its role assignments.
 #[utoipa::path(delete, path = "/api/v1/workload-identities/{clientId}", tag = "workload-identities",
     params(("clientId" = String, Path, description = "client id")),
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, description = "it holds the last registry-wide Owner role assignment", body = ErrorBody)))]
 pub async fn delete(
     State(state): State<ApiState>,
     caller: Caller,
@@ -165,6 +167,13 @@ pub async fn delete(
 ) -> MgmtResult<StatusCode> {
     caller.require(ManagementAction::Write)?;
     let w = find(&state, &client_id).await?;
+    let me = berth_auth::role::Assignee::ServicePrincipal(w.client_id);
+    super::role_assignments::keep_an_owner(
+        &state,
+        |i| i.assignment.assignee == me,
+        "deleting this workload identity",
+    )
+    .await?;
     state
         .auth
         .repo

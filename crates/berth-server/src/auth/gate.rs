@@ -636,3 +636,34 @@ pub async fn run_blocking_ok<F: std::future::Future>(fut: F) -> F::Output {
         _ => fut.await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzzing (issue 16): any `Authorization` value is read as Bearer,
+    /// Basic or malformed without a panic.
+    #[test]
+    fn fuzz_authorization_headers() {
+        berth_core::fuzz::run(
+            "authorization",
+            &[
+                b"Bearer eyJhbGciOiJFUzI1NiJ9.e30.sig",
+                b"Basic YWxpY2U6c2VjcmV0",
+                b"basic  YWxpY2U6",
+                b"Basic",
+                b"Negotiate abc",
+            ],
+            |bytes| {
+                let Ok(value) = axum::http::HeaderValue::from_bytes(bytes) else {
+                    return;
+                };
+                let mut headers = HeaderMap::new();
+                headers.insert(axum::http::header::AUTHORIZATION, value);
+                if let Credentials::Bearer(t) = credentials(&headers) {
+                    assert!(!t.is_empty());
+                }
+            },
+        );
+    }
+}

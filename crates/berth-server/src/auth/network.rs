@@ -103,6 +103,26 @@ impl PolicyCache {
 mod tests {
     use super::*;
 
+    /// Fuzzing (issue 16): any `X-Forwarded-For` from a trusted proxy
+    /// gives some address, without a panic.
+    #[test]
+    fn fuzz_forwarded_for() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("cidr")];
+        let peer: IpAddr = "10.0.0.1".parse().expect("ip");
+        berth_core::fuzz::run(
+            "forwarded_for",
+            &[b"192.0.2.1, 10.0.0.2", b"::ffff:192.0.2.1", b"2001:db8::1,,", b"unknown"],
+            |bytes| {
+                let Ok(value) = axum::http::HeaderValue::from_bytes(bytes) else {
+                    return;
+                };
+                let mut headers = HeaderMap::new();
+                headers.insert("x-forwarded-for", value);
+                assert!(client_ip(Some(peer), &headers, &trusted).is_some());
+            },
+        );
+    }
+
     #[test]
     fn allow_list_and_proxies() {
         let p = NetworkPolicy {

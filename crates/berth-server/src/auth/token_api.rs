@@ -720,3 +720,31 @@ async fn workload_login(
 async fn jwks(State(auth): State<Arc<AuthService>>) -> Response {
     Json(auth.token_service().keys().jwks()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzzing (issue 16): token request bodies (form fields, scopes)
+    /// parse or are refused with 400, never a panic.
+    #[test]
+    fn fuzz_token_request_forms() {
+        berth_core::fuzz::run(
+            "token_form",
+            &[
+                b"grant_type=password&service=reg&scope=repository%3Aa%3Apull&username=u&password=p",
+                b"grant_type=refresh_token&refresh_token=a.b.c&scope=repository:a:pull+repository:b:push",
+                b"a=%zz&b",
+                b"&&==",
+            ],
+            |bytes| {
+                if let Ok(form) = parse_form(&Bytes::copy_from_slice(bytes)) {
+                    let scopes = all(&form, "scope");
+                    let _ = berth_auth::scope::parse_scope_params(scopes.iter().copied());
+                    let _ = pull_only(&scopes);
+                    let _ = field(&form, "grant_type");
+                }
+            },
+        );
+    }
+}

@@ -202,3 +202,28 @@ fn with_location(e: ApiError, repo: &RepositoryName, id: &str) -> ApiError {
         e
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzzing (issue 16): any `Content-Range` value is a well-ordered
+    /// range or a `BLOB_UPLOAD_INVALID` refusal, never a panic.
+    #[test]
+    fn fuzz_content_range_headers() {
+        berth_core::fuzz::run(
+            "content_range",
+            &[b"0-4", b"bytes 0-4/5", b"bytes=5-9", b"5-4", b"-", b"0-18446744073709551615"],
+            |bytes| {
+                let Ok(value) = axum::http::HeaderValue::from_bytes(bytes) else {
+                    return;
+                };
+                let mut headers = HeaderMap::new();
+                headers.insert(header::CONTENT_RANGE, value);
+                if let Ok(Some((a, b))) = parse_content_range(&headers) {
+                    assert!(a <= b, "{bytes:?}");
+                }
+            },
+        );
+    }
+}
