@@ -53,13 +53,99 @@ pub fn request_stream(body: Body) -> ByteStream {
 /// committed blob file is never written to or truncated in place (commits
 /// rename a finished upload over the path; deletes unlink), so a mapped
 /// region never shrinks under the reader.
-pub fn file_body(file: std::fs::File, offset: u64, len: u64) -> Body {
+///
+/// With `zero_copy` (a plaintext HTTP/1.x connection, marked by
+/// [`ZeroCopy`]), the whole region is mapped once and never touched: slices
+/// in the page cache go out as `sendfile(2)` of the same file range (see
+/// [`crate::sendfile`]), so neither a copy nor page-table work is done per
+/// slice, and the mapping adds nothing to the process's RSS.
+pub fn file_body(file: std::fs::File, offset: u64, len: u64, zero_copy: bool) -> Body {
     if len == 0 {
         return Body::empty();
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(MAPPED_AHEAD);
-    tokio::task::spawn_blocking(move || send_mapped(file, offset, len, &tx));
+    tokio::task::spawn_blocking(move || {
+        if zero_copy {
+            send_zero_copy(file, offset, len, &tx)
+        } else {
+            send_mapped(file, offset, len, &tx)
+        }
+    });
     Body::from_stream(tokio_stream_from(rx))
+}
+
+/// Request extension set by the connection layer when the response goes
+/// to a plaintext HTTP/1.x socket that can `sendfile` mapped blob regions.
+#[derive(Debug, Clone, Copy)]
+pub struct ZeroCopy;
+
+/// Size of the slices of a zero-copy send (each one residency check and
+/// at most one `sendfile` per socket-buffer's worth).
+const ZERO_COPY_CHUNK: u64 = 4 * 1024 * 1024;
+
+/// The zero-copy variant of [`send_mapped`].
+fn send_zero_copy(
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) {
+    if let Err(e) = zero_copy_slices(file, offset, len, tx) {
+        let _ = tx.blocking_send(Err(e));
+    }
+}
+
+fn zero_copy_slices(
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> std::io::Result<()> {
+    let size = file.metadata()?.len();
+    if offset.checked_add(len).is_none_or(|end| end > size) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "blob file shorter than recorded",
+        ));
+    }
+    let file = std::sync::Arc::new(file);
+    let region = match crate::sendfile::MappedRegion::new(&file, offset, len) {
+        Ok(r) => Bytes::from_owner(r),
+        // No mmap on this file system: the copying path.
+        Err(_) => return send_slices(&file, offset, len, tx),
+    };
+    let mut at = 0u64;
+    let mut advised = 0u64;
+    while at < len {
+        let n = ZERO_COPY_CHUNK.min(len - at);
+        let lead = len.min(at + READ_AHEAD_BYTES);
+        if lead > advised {
+            will_need(&file, offset + advised, lead - advised);
+            advised = lead;
+        }
+        // Both ends fit in usize: the region was mapped.
+        let slice = region.slice(at as usize..(at + n) as usize);
+        if resident(&slice) {
+            if tx.blocking_send(Ok(slice)).is_err() {
+                return Ok(()); // client went away
+            }
+        } else {
+            // Not in the page cache: read here, off the async workers, so
+            // a sendfile never waits for the disk.
+            drop(slice);
+            let mut done = 0;
+            while done < n {
+                let m = (READ_CHUNK as u64).min(n - done);
+                let buf = read_pooled(&file, offset + at + done, m)?;
+                if tx.blocking_send(Ok(buf)).is_err() {
+                    return Ok(());
+                }
+                done += m;
+            }
+        }
+        at += n;
+    }
+    Ok(())
 }
 
 /// Size of the slices a mapped blob is sent in (1 MiB: the connection
