@@ -15,6 +15,7 @@
 #               pulls read the disk for both registries
 #   --tls       both registries serve HTTPS with one self-signed certificate
 #               (the bench client accepts it with --insecure)
+#   --no-auth-round  skip round 2 (berth's token service, berth alone)
 #   --berth-arg ARG  extra flag for `berth serve` (repeatable), e.g.
 #               --berth-arg --upload-io=buffered
 #   --out DIR   where results go (default /tmp/berth-compare-results-<time>)
@@ -44,6 +45,7 @@ REPORT_ONLY=""
 BERTH_BIN=""
 STORAGE=file
 DROP_CACHES=0
+NO_AUTH_ROUND=0
 TLS=0
 BERTH_ARGS=()
 
@@ -61,8 +63,9 @@ while [ $# -gt 0 ]; do
     --drop-caches) DROP_CACHES=1 ;;
     --tls) TLS=1 ;;
     --berth-arg) BERTH_ARGS+=("$2"); shift ;;
+    --no-auth-round) NO_AUTH_ROUND=1 ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -177,11 +180,11 @@ if [ "$ONLY" != distribution ] && [ -z "$BERTH_BIN" ]; then
   say "building berth (release)"
   (cd "$ROOT" && cargo build --release -p berth >&2)
 fi
-say "building the bench runner (release)"
-(cd "$ROOT" && cargo build --release -p berth-bench --example bench >&2)
 if [ -x "$BERTH" ] && "$BERTH" bench --help 2>/dev/null | grep -q -- --server-pid; then
   BENCH=("$BERTH" bench)
 else
+  say "building the bench runner (release)"
+  (cd "$ROOT" && cargo build --release -p berth-bench --example bench >&2)
   echo "note: \`berth bench\` is not available; using the berth-bench example binary" >&2
   BENCH=("$TARGET_DIR/release/examples/bench")
 fi
@@ -384,7 +387,7 @@ done
 # issuance (Basic and refresh-token grants) and bearer-authenticated manifest
 # GET against the anonymous rate. distribution 2.8 has no token service of its
 # own, so this round measures berth alone (see docs/performance.md).
-if [ "$ONLY" != distribution ]; then
+if [ "$ONLY" != distribution ] && [ "$NO_AUTH_ROUND" = 0 ]; then
   say "round 2: berth with auth"
   port="$(free_port)"
   mkdir -p "$TMP/berth-auth"

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bigger than the 4 MiB zero-copy slice, not a multiple of a page.
 const BIG: usize = 9 * 1024 * 1024 + 4099;
+/// A page-aligned point in the middle of a `BIG` blob.
+const HALF: u64 = 4 * 1024 * 1024 + 3 * 4096;
 
 /// The committed file of `digest` under the server's data directory.
 fn blob_file(server: &TestServer, digest: &str) -> PathBuf {
@@ -29,14 +30,32 @@ fn blob_file(server: &TestServer, digest: &str) -> PathBuf {
     path
 }
 
-/// Drop `[offset, offset + len)` of `path` from the page cache (len 0: to
-/// the end), so the server has to read it from disk.
-fn evict(path: &PathBuf, offset: i64, len: i64) {
-    let f = std::fs::File::open(path).expect("open blob");
-    f.sync_all().expect("sync");
-    // SAFETY: advisory syscall on a descriptor owned by `f`.
-    let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(rc, 0, "posix_fadvise DONTNEED");
+/// Drop `path` from `offset` to its end out of the page cache, so the
+/// server has to read that part from disk (GNU dd: `iflag=nocache` with
+/// `count=0` is `POSIX_FADV_DONTNEED` from `skip` to the end).
+fn evict(path: &PathBuf, offset: u64) {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .expect("sync blob");
+    const BS: u64 = 4096;
+    assert!(offset % BS == 0, "page-aligned offset");
+    let status = std::process::Command::new("dd")
+        .arg(format!("if={}", path.display()))
+        .args(["iflag=nocache", "count=0", "bs=4096"])
+        .arg(format!("skip={}", offset / BS))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run dd");
+    assert!(status.success(), "dd iflag=nocache");
+}
+
+/// Read `path` from `offset` to its end, so that part is in the page cache.
+fn warm_from(path: &PathBuf, offset: u64) {
+    use std::io::{Read, Seek};
+    let mut f = std::fs::File::open(path).expect("open blob");
+    f.seek(std::io::SeekFrom::Start(offset)).expect("seek");
+    let mut sink = Vec::new();
+    f.read_to_end(&mut sink).expect("read blob");
 }
 
 /// Read `path` whole, so it is in the page cache.
@@ -69,15 +88,15 @@ async fn whole_blob_from_disk_from_cache_and_mixed() {
         ("second half cached", 3),
     ] {
         match prepare {
-            0 => evict(&path, 0, 0),
+            0 => evict(&path, 0),
             1 => warm(&path),
             2 => {
                 warm(&path);
-                evict(&path, (BIG / 2) as i64, 0);
+                evict(&path, HALF);
             }
             _ => {
-                warm(&path);
-                evict(&path, 0, (BIG / 2) as i64);
+                evict(&path, 0);
+                warm_from(&path, HALF);
             }
         }
         let r = get(&reg, repo, &digest, None).await;
@@ -108,7 +127,7 @@ async fn ranges_across_slice_boundaries_cold_and_warm() {
     for cold in [true, false] {
         for (range, first, last) in &cases {
             if cold {
-                evict(&path, 0, 0);
+                evict(&path, 0);
             } else {
                 warm(&path);
             }
@@ -124,7 +143,7 @@ async fn ranges_across_slice_boundaries_cold_and_warm() {
         }
     }
     // HEAD of the same blob, cold: headers only.
-    evict(&path, 0, 0);
+    evict(&path, 0);
     let h = reg.head_blob(repo, &digest).await;
     h.expect_status(200);
     assert!(h.body.is_empty(), "HEAD has no body");
@@ -216,7 +235,7 @@ async fn client_going_away_mid_pull_releases_the_blob() {
     let auth = server.raw_auth_lines();
     for cold in [false, true] {
         if cold {
-            evict(&path, 0, 0);
+            evict(&path, 0);
         } else {
             warm(&path);
         }
