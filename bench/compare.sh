@@ -4,12 +4,20 @@
 # scenarios run against both, interleaved.
 #
 # Usage: bench/compare.sh [--quick] [--rounds N] [--scenario NAME]... [--keep]
-#                         [--only distribution|berth] [-- extra berth-bench flags]
+#                         [--only distribution|berth] [--drop-caches] [--tls]
+#                         [--berth-arg ARG]... [-- extra berth-bench flags]
 #   --quick     tiny sizes and short durations (checks the script, not the servers)
 #   --rounds N  repeat the whole interleaved sequence N times (default 1)
 #   --scenario  restrict to these scenarios (repeatable; default: all)
 #   --only X    measure only one registry (e.g. before `berth serve` exists)
 #   --keep      keep the temp dir (registry data dirs and logs)
+#   --drop-caches  empty the page cache before every timed pull (root):
+#               pulls read the disk for both registries
+#   --tls       both registries serve HTTPS with one self-signed certificate
+#               (the bench client accepts it with --insecure)
+#   --no-auth-round  skip round 2 (berth's token service, berth alone)
+#   --berth-arg ARG  extra flag for `berth serve` (repeatable), e.g.
+#               --berth-arg --upload-io=buffered
 #   --out DIR   where results go (default /tmp/berth-compare-results-<time>)
 #   --report-only DIR   re-render the tables from the JSON files in DIR
 #   --berth-bin PATH    use this berth binary instead of building one
@@ -39,6 +47,10 @@ EXTRA=()
 REPORT_ONLY=""
 BERTH_BIN=""
 STORAGE=file
+DROP_CACHES=0
+NO_AUTH_ROUND=0
+TLS=0
+BERTH_ARGS=()
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,8 +63,12 @@ while [ $# -gt 0 ]; do
     --report-only) REPORT_ONLY="$2"; shift ;;
     --berth-bin) BERTH_BIN="$2"; shift ;;
     --storage) STORAGE="$2"; shift ;;
+    --drop-caches) DROP_CACHES=1 ;;
+    --tls) TLS=1 ;;
+    --berth-arg) BERTH_ARGS+=("$2"); shift ;;
+    --no-auth-round) NO_AUTH_ROUND=1 ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -61,7 +77,7 @@ done
 if [ ${#SCENARIOS[@]} -eq 0 ]; then
   SCENARIOS=(blob-push-monolithic blob-push-chunked blob-push-parallel
              blob-pull-monolithic blob-pull-chunked blob-pull-parallel
-             image-push image-pull manifest-get manifest-head tags-list
+             image-push image-pull ci-push-pull manifest-get manifest-head tags-list
              token-issuance manifest-get-auth)
 fi
 
@@ -73,6 +89,16 @@ if [ "$QUICK" = 1 ]; then
 fi
 
 say() { printf '\n== %s\n' "$*" >&2; }
+
+if [ "$DROP_CACHES" = 1 ]; then
+  [ "$(id -u)" = 0 ] || { echo "--drop-caches needs root (it writes /proc/sys/vm/drop_caches)" >&2; exit 2; }
+  EXTRA+=(--drop-caches)
+fi
+SCHEME=http
+if [ "$TLS" = 1 ]; then
+  SCHEME=https
+  EXTRA+=(--insecure)
+fi
 
 # --- comparison --------------------------------------------------------------
 render() {
@@ -157,11 +183,11 @@ if [ "$ONLY" != distribution ] && [ -z "$BERTH_BIN" ]; then
   say "building berth (release)"
   (cd "$ROOT" && cargo build --release -p berth >&2)
 fi
-say "building the bench runner (release)"
-(cd "$ROOT" && cargo build --release -p berth-bench --example bench >&2)
 if [ -x "$BERTH" ] && "$BERTH" bench --help 2>/dev/null | grep -q -- --server-pid; then
   BENCH=("$BERTH" bench)
 else
+  say "building the bench runner (release)"
+  (cd "$ROOT" && cargo build --release -p berth-bench --example bench >&2)
   echo "note: \`berth bench\` is not available; using the berth-bench example binary" >&2
   BENCH=("$TARGET_DIR/release/examples/bench")
 fi
@@ -195,7 +221,7 @@ PY
 wait_ready() {
   local url="$1" log="$2"
   for _ in $(seq 1 200); do
-    code="$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/" || true)"
+    code="$(curl -sk -o /dev/null -w '%{http_code}' "$url/v2/" || true)"
     if [ "$code" = 200 ] || [ "$code" = 401 ]; then return 0; fi
     sleep 0.1
   done
@@ -205,6 +231,14 @@ wait_ready() {
 }
 
 declare -A URL PID
+# --tls: one self-signed certificate for 127.0.0.1, used by both registries.
+TLS_CERT="" TLS_KEY=""
+if [ "$TLS" = 1 ]; then
+  TLS_CERT="$TMP/tls-cert.pem" TLS_KEY="$TMP/tls-key.pem"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$TLS_KEY" -out "$TLS_CERT" >/dev/null 2>&1
+fi
 # Distributed mode: one moto S3 server for both registries (started once,
 # stopped by PID on exit with the others); each round gets fresh buckets.
 S3_URL=""
@@ -279,9 +313,12 @@ $storage_driver
 http:
   addr: 127.0.0.1:$port
 EOF
+    if [ "$TLS" = 1 ]; then
+      printf '  tls:\n    certificate: %s\n    key: %s\n' "$TLS_CERT" "$TLS_KEY" >>"$TMP/distribution/config.yml"
+    fi
     /usr/bin/docker-registry serve "$TMP/distribution/config.yml" >"$TMP/distribution/log" 2>&1 &
     PID[distribution]=$!; PIDS+=("$!")
-    URL[distribution]="http://127.0.0.1:$port"
+    URL[distribution]="$SCHEME://127.0.0.1:$port"
     wait_ready "${URL[distribution]}" "$TMP/distribution/log"
   fi
   if [ "$ONLY" != distribution ]; then
@@ -290,17 +327,18 @@ EOF
     # Round 1 compares both servers without authentication (distribution's
     # default), so berth runs with --auth-disabled here; round 2 measures
     # berth's token service and bearer-authenticated reads.
-    store_args=()
+    store_args=("${BERTH_ARGS[@]}")
+    [ "$TLS" = 0 ] || store_args+=(--tls-cert "$TLS_CERT" --tls-key "$TLS_KEY")
     if [ "$STORAGE" = s3 ]; then
       s3_bucket "berth-bench-berth-$ROUND_TAG"
-      store_args=(--blob-store "s3://berth-bench-berth-$ROUND_TAG/registry?endpoint=$S3_URL")
+      store_args+=(--blob-store "s3://berth-bench-berth-$ROUND_TAG/registry?endpoint=$S3_URL")
       "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U berth "berth_$ROUND_TAG"
       store_args+=(--database-url "$PG_URL/berth_$ROUND_TAG")
     fi
     "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" \
       "${store_args[@]}" >"$TMP/berth/log" 2>&1 &
     PID[berth]=$!; PIDS+=("$!")
-    URL[berth]="http://127.0.0.1:$port"
+    URL[berth]="$SCHEME://127.0.0.1:$port"
     wait_ready "${URL[berth]}" "$TMP/berth/log"
   fi
 }
@@ -371,7 +409,7 @@ done
 # issuance (Basic and refresh-token grants) and bearer-authenticated manifest
 # GET against the anonymous rate. distribution 2.8 has no token service of its
 # own, so this round measures berth alone (see docs/performance.md).
-if [ "$ONLY" != distribution ]; then
+if [ "$ONLY" != distribution ] && [ "$NO_AUTH_ROUND" = 0 ]; then
   say "round 2: berth with auth"
   port="$(free_port)"
   mkdir -p "$TMP/berth-auth"

@@ -23,6 +23,9 @@ pub enum Scenario {
     ImagePush,
     /// Pull those images: manifest, config, layers, all verified.
     ImagePull,
+    /// The CI pattern: push `--images` fresh images, then pull them from a
+    /// second client (its own connections and token), then pull them again.
+    CiPushPull,
     /// Manifest `GET` by tag and by digest at each `--connections` level.
     ManifestGet,
     /// Manifest `HEAD` by tag and by digest at each `--connections` level.
@@ -37,7 +40,7 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order a full run uses (pushes before pulls).
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::BlobPushMonolithic,
         Scenario::BlobPushChunked,
         Scenario::BlobPushParallel,
@@ -46,6 +49,7 @@ impl Scenario {
         Scenario::BlobPullParallel,
         Scenario::ImagePush,
         Scenario::ImagePull,
+        Scenario::CiPushPull,
         Scenario::ManifestGet,
         Scenario::ManifestHead,
         Scenario::TagsList,
@@ -64,6 +68,7 @@ impl Scenario {
             Scenario::BlobPullParallel => "blob-pull-parallel",
             Scenario::ImagePush => "image-push",
             Scenario::ImagePull => "image-pull",
+            Scenario::CiPushPull => "ci-push-pull",
             Scenario::ManifestGet => "manifest-get",
             Scenario::ManifestHead => "manifest-head",
             Scenario::TagsList => "tags-list",

@@ -53,13 +53,114 @@ pub fn request_stream(body: Body) -> ByteStream {
 /// committed blob file is never written to or truncated in place (commits
 /// rename a finished upload over the path; deletes unlink), so a mapped
 /// region never shrinks under the reader.
-pub fn file_body(file: std::fs::File, offset: u64, len: u64) -> Body {
+///
+/// With `zero_copy` (a plaintext HTTP/1.x connection, marked by
+/// [`ZeroCopy`]), the whole region is mapped once and never touched: slices
+/// in the page cache go out as `sendfile(2)` of the same file range (see
+/// [`crate::sendfile`]), so neither a copy nor page-table work is done per
+/// slice, and the mapping adds nothing to the process's RSS.
+pub fn file_body(file: std::fs::File, offset: u64, len: u64, zero_copy: bool) -> Body {
     if len == 0 {
         return Body::empty();
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(MAPPED_AHEAD);
-    tokio::task::spawn_blocking(move || send_mapped(file, offset, len, &tx));
+    tokio::task::spawn_blocking(move || {
+        if zero_copy {
+            send_zero_copy(file, offset, len, &tx)
+        } else {
+            send_mapped(file, offset, len, &tx)
+        }
+    });
     Body::from_stream(tokio_stream_from(rx))
+}
+
+/// Request extension set by the connection layer when the response goes
+/// to a plaintext HTTP/1.x socket that can `sendfile` mapped blob regions.
+#[derive(Debug, Clone, Copy)]
+pub struct ZeroCopy;
+
+/// Size of the slices of a zero-copy send (each one residency check and
+/// at most one `sendfile` per socket-buffer's worth).
+const ZERO_COPY_CHUNK: u64 = 4 * 1024 * 1024;
+
+/// The zero-copy variant of [`send_mapped`].
+fn send_zero_copy(
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) {
+    if let Err(e) = zero_copy_slices(file, offset, len, tx) {
+        let _ = tx.blocking_send(Err(e));
+    }
+}
+
+fn zero_copy_slices(
+    file: std::fs::File,
+    offset: u64,
+    len: u64,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> std::io::Result<()> {
+    let size = file.metadata()?.len();
+    if offset.checked_add(len).is_none_or(|end| end > size) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "blob file shorter than recorded",
+        ));
+    }
+    let mut direct = if first_read(&file, offset) {
+        DirectReader::open(&file)
+    } else {
+        None
+    };
+    let file = std::sync::Arc::new(file);
+    let region = match crate::sendfile::MappedRegion::new(&file, offset, len) {
+        Ok(r) => Bytes::from_owner(r),
+        // No mmap on this file system: the copying path.
+        Err(_) => return send_slices(&file, offset, len, tx),
+    };
+    let mut at = 0u64;
+    let mut advised = 0u64;
+    while at < len {
+        let n = ZERO_COPY_CHUNK.min(len - at);
+        let lead = len.min(at + READ_AHEAD_BYTES);
+        if lead > advised && direct.is_none() {
+            will_need(&file, offset + advised, lead - advised);
+            advised = lead;
+        }
+        // Both ends fit in usize: the region was mapped.
+        let slice = region.slice(at as usize..(at + n) as usize);
+        if resident(&slice) {
+            if tx.blocking_send(Ok(slice)).is_err() {
+                return Ok(()); // client went away
+            }
+        } else {
+            // Not in the page cache: read here, off the async workers, so
+            // a sendfile never waits for the disk.
+            drop(slice);
+            let mut done = 0;
+            while done < n {
+                let m = (READ_CHUNK as u64).min(n - done);
+                let from = offset + at + done;
+                let buf = match direct.as_ref().map(|d| d.read(from, m)) {
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        // The file system refused O_DIRECT after all.
+                        direct = None;
+                        read_pooled(&file, from, m)?
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => read_pooled(&file, from, m)?,
+                };
+                if tx.blocking_send(Ok(buf)).is_err() {
+                    return Ok(());
+                }
+                done += m;
+            }
+        }
+        at += n;
+    }
+    Ok(())
 }
 
 /// Size of the slices a mapped blob is sent in (1 MiB: the connection
@@ -187,6 +288,155 @@ fn resident(slice: &[u8]) -> bool {
 #[cfg(not(target_os = "linux"))]
 fn resident(_slice: &[u8]) -> bool {
     true
+}
+
+/// Blob reads seen since the process started, by (device, inode, first
+/// byte); cleared when it reaches [`SEEN_MAX`].
+static SEEN: std::sync::Mutex<Option<std::collections::HashSet<(u64, u64, u64)>>> =
+    std::sync::Mutex::new(None);
+/// Most reads remembered in [`SEEN`].
+const SEEN_MAX: usize = 65_536;
+
+/// Whether this is the first read of `file` from `offset` since the process
+/// started (or since [`SEEN`] was last cleared).
+///
+/// The first pull of a blob (typically right after its push, which wrote it
+/// with `O_DIRECT`) reads what is not in the page cache with `O_DIRECT`
+/// too: on the VMs berth is measured on, reading into fresh page-cache
+/// pages ran at 100–400 MB/s with 2.3–2.7 s of CPU per GiB, an `O_DIRECT`
+/// read of the same file at 510–580 MB/s with 0.12 s. A blob read again is
+/// read through the page cache, so what is pulled repeatedly becomes cached
+/// and goes out with `sendfile` from then on.
+fn first_read(file: &std::fs::File, offset: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let set = seen.get_or_insert_with(Default::default);
+    if set.len() >= SEEN_MAX {
+        set.clear();
+    }
+    set.insert((meta.dev(), meta.ino(), offset))
+}
+
+/// Alignment of `O_DIRECT` reads (offset, length and buffer address).
+const DIRECT_ALIGN: usize = 4096;
+
+/// A second descriptor of a blob file opened with `O_DIRECT`: reads that
+/// bypass the page cache into pooled aligned buffers.
+struct DirectReader {
+    file: std::fs::File,
+}
+
+impl DirectReader {
+    /// Reopen `file` with `O_DIRECT`; `None` where that is refused.
+    #[cfg(target_os = "linux")]
+    fn open(file: &std::fs::File) -> Option<DirectReader> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        // A new open file description, so the flag does not affect the
+        // descriptor sendfile and buffered reads use.
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .ok()
+            .map(|file| DirectReader { file })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn open(_file: &std::fs::File) -> Option<DirectReader> {
+        None
+    }
+
+    /// Read `len` (at most [`READ_CHUNK`]) bytes at `offset`; the caller
+    /// checked the file holds them.
+    fn read(&self, offset: u64, len: u64) -> std::io::Result<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= READ_CHUNK)
+            .ok_or_else(|| std::io::Error::other("read slice larger than the read buffer"))?;
+        let lead = (offset % DIRECT_ALIGN as u64) as usize;
+        let start = offset - lead as u64;
+        let want = (lead + len).div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+        let pooled = DIRECT_POOL.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mem = pooled.unwrap_or_else(|| vec![0u8; DIRECT_BUF]);
+        let at = mem.as_ptr().align_offset(DIRECT_ALIGN);
+        if at >= DIRECT_ALIGN || at + want > mem.len() {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        let mut buf = AlignedRead { mem, at, lead, len };
+        let mut got = 0;
+        while got < lead + len {
+            let dst = &mut buf.mem[at + got..at + want];
+            match self.file.read_at(dst, start + got as u64) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "blob file shorter than recorded",
+                    ))
+                }
+                // A short read ends at the end of the file; the next read
+                // starts at an aligned offset only if this one was whole
+                // pages, so anything else is the end.
+                Ok(n) if n % DIRECT_ALIGN != 0 && got + n < lead + len => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "blob file shorter than recorded",
+                    ))
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Bytes::from_owner(std::mem::replace(
+            &mut buf,
+            AlignedRead {
+                mem: Vec::new(),
+                at: 0,
+                lead: 0,
+                len: 0,
+            },
+        )))
+    }
+}
+
+/// Bytes of an aligned read buffer: a slice and up to a page each side.
+const DIRECT_BUF: usize = READ_CHUNK + 3 * DIRECT_ALIGN;
+
+/// Idle aligned read buffers (at most [`READ_POOL_MAX`]).
+static DIRECT_POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// One `O_DIRECT` read: `len` bytes at `mem[at + lead..]`. Its memory goes
+/// back to [`DIRECT_POOL`] when dropped.
+struct AlignedRead {
+    mem: Vec<u8>,
+    at: usize,
+    lead: usize,
+    len: usize,
+}
+
+impl AsRef<[u8]> for AlignedRead {
+    fn as_ref(&self) -> &[u8] {
+        let from = self.at + self.lead;
+        &self.mem[from..from + self.len]
+    }
+}
+
+impl Drop for AlignedRead {
+    fn drop(&mut self) {
+        let mem = std::mem::take(&mut self.mem);
+        if mem.len() != DIRECT_BUF {
+            return;
+        }
+        let mut pool = DIRECT_POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < READ_POOL_MAX {
+            pool.push(mem);
+        }
+    }
 }
 
 /// Idle read buffers kept for the next cold slice.

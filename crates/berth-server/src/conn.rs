@@ -294,7 +294,85 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
+/// A client connection's stream: plain TCP can `sendfile` (see
+/// [`crate::sendfile`]), TLS cannot.
+pub(crate) trait ConnIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Whether [`ConnIo::poll_sendfile`] works on this stream.
+    const SENDFILE: bool = false;
+
+    /// Send up to `len` bytes of `file` from `offset` to the peer.
+    fn poll_sendfile(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _file: &std::fs::File,
+        _offset: u64,
+        _len: usize,
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Err(std::io::ErrorKind::Unsupported.into()))
+    }
+}
+
+impl ConnIo for TcpStream {
+    const SENDFILE: bool = cfg!(target_os = "linux");
+
+    #[cfg(target_os = "linux")]
+    fn poll_sendfile(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> Poll<std::io::Result<usize>> {
+        use std::os::fd::AsRawFd;
+        let sock = self.as_raw_fd();
+        loop {
+            std::task::ready!(self.poll_write_ready(cx))?;
+            match self.try_io(tokio::io::Interest::WRITABLE, || {
+                crate::sendfile::sendfile_once(sock, file, offset, len)
+            }) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+}
+
+impl ConnIo for tokio_rustls::server::TlsStream<TcpStream> {}
+
+impl<T: ConnIo> Tracked<T> {
+    /// A write that `sendfile` can do instead: the first slice lies in a
+    /// registered blob mapping (sent from the file), or slices before one
+    /// that does (written up to it). `None`: write normally.
+    fn poll_zero_copy(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Option<Poll<std::io::Result<usize>>> {
+        let first = bufs.iter().position(|b| !b.is_empty())?;
+        match crate::sendfile::lookup(&bufs[first]) {
+            Some((file, offset, n)) => match self.inner.poll_sendfile(cx, &file, offset, n) {
+                // A file system without sendfile: the mapping is readable.
+                Poll::Ready(Err(e))
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                    ) =>
+                {
+                    None
+                }
+                r => Some(r),
+            },
+            None => {
+                let next = bufs[first + 1..]
+                    .iter()
+                    .position(|b| crate::sendfile::lookup(b).is_some())?;
+                Some(Pin::new(&mut self.inner).poll_write_vectored(cx, &bufs[..first + 1 + next]))
+            }
+        }
+    }
+}
+
+impl<T: ConnIo> AsyncWrite for Tracked<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -312,7 +390,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let zero_copy = if T::SENDFILE && crate::sendfile::any_live() {
+            self.poll_zero_copy(cx, bufs)
+        } else {
+            None
+        };
+        let r = match zero_copy {
+            Some(r) => r,
+            None => Pin::new(&mut self.inner).poll_write_vectored(cx, bufs),
+        };
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.wrote();
         }
@@ -492,10 +578,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run<T>(mut self, io: T)
-    where
-        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+    async fn run<T: ConnIo>(mut self, io: T) {
         let activity = Arc::new(Activity::new());
         let peer = self.peer;
         let router = self.router.clone();
@@ -503,6 +586,14 @@ impl Connection {
         let service =
             tower::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
+                if T::SENDFILE
+                    && matches!(
+                        req.version(),
+                        axum::http::Version::HTTP_10 | axum::http::Version::HTTP_11
+                    )
+                {
+                    req.extensions_mut().insert(crate::body::ZeroCopy);
+                }
                 let guard = act.begin(req.version());
                 let router = router.clone();
                 async move {

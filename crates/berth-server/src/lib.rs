@@ -11,6 +11,7 @@ pub mod conn;
 pub mod error;
 pub mod metrics;
 pub mod ready;
+pub(crate) mod sendfile;
 pub mod storage;
 pub mod tls;
 pub mod ui;

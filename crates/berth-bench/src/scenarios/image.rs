@@ -278,6 +278,106 @@ pub(super) async fn push(ctx: &Ctx) -> anyhow::Result<Outcome> {
     )]))
 }
 
+/// Pull `images` with `registry`, all at once, timed and observed.
+async fn pull_all(
+    ctx: &Ctx,
+    registry: &Registry,
+    images: &[PushedImage],
+    label: &str,
+) -> (Transfers, std::time::Duration, super::Usage) {
+    let total: u64 = images.iter().map(|i| i.spec.payload_bytes()).sum();
+    let pb = ctx.progress.bytes(label, total);
+    let pulls = images.iter().map(|img| {
+        spawn_timed(pull_image(
+            registry.clone(),
+            img.repo.clone(),
+            img.tag.clone(),
+            img.manifest_digest.clone(),
+            ctx.args.layer_concurrency,
+            pb.clone(),
+        ))
+    });
+    let start = Instant::now();
+    let (results, usage) = ctx.observe(join_all(pulls)).await;
+    let elapsed = start.elapsed();
+    pb.finish_and_clear();
+    let mut t = Transfers::default();
+    for (r, took) in results {
+        t.add(r, took);
+    }
+    (t, elapsed, usage)
+}
+
+/// `ci-push-pull`: what a CI job and the deploy after it do. Fresh images
+/// (never seen by the server) are pushed; right after, a second client
+/// with its own connections pulls them (with `--drop-caches`, after the
+/// page cache was emptied); then it pulls them once more (warm).
+pub(super) async fn ci_push_pull(ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let label = "ci-push-pull";
+    let images = generate_images(ctx, label, ctx.run_seed ^ 0x6369_2d70_7573_6800).await?;
+    let tag = format!("ci-{:016x}", ctx.run_seed);
+    let total: u64 = images.iter().map(ImageSpec::payload_bytes).sum();
+    let pb = ctx.progress.bytes(&format!("{label} push"), total);
+    let pushes = images.iter().enumerate().map(|(i, image)| {
+        spawn_timed(push_image(
+            ctx.registry.clone(),
+            ctx.repo(&format!("ci-{i}")),
+            tag.clone(),
+            image.clone(),
+            ctx.args.layer_concurrency,
+            pb.clone(),
+        ))
+    });
+    let start = Instant::now();
+    let (results, usage) = ctx.observe(join_all(pushes)).await;
+    let elapsed = start.elapsed();
+    pb.finish_and_clear();
+    let mut t = Transfers::default();
+    for (r, took) in results {
+        t.add(r, took);
+    }
+    let name = measurement_name(ctx, &images);
+    let pushed_ok = t.errors == 0;
+    let mut out = vec![t.into_measurement(
+        &format!("push {name}"),
+        images.len(),
+        "image",
+        elapsed,
+        usage,
+    )];
+    if !pushed_ok {
+        return Ok(Outcome::measured(out));
+    }
+    let pushed: Vec<PushedImage> = images
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| PushedImage {
+            repo: ctx.repo(&format!("ci-{i}")),
+            tag: tag.clone(),
+            manifest_digest: spec.manifest_digest.clone(),
+            spec: spec.clone(),
+        })
+        .collect();
+    if ctx.args.drop_caches {
+        crate::sysmon::drop_page_cache()?;
+    }
+    let second = ctx.second_client()?;
+    for (case, pull_label) in [
+        ("pull from a second client, right after the push", "ci-push-pull pull"),
+        ("second pull (warm)", "ci-push-pull pull again"),
+    ] {
+        let (t, elapsed, usage) = pull_all(ctx, &second, &pushed, pull_label).await;
+        out.push(t.into_measurement(
+            &format!("{case}, {name}"),
+            pushed.len(),
+            "image",
+            elapsed,
+            usage,
+        ));
+    }
+    Ok(Outcome::measured(out))
+}
+
 /// Images to pull: those image-push left, or fixed ones pushed now (untimed)
 /// unless the registry already has them.
 async fn images_to_pull(ctx: &Ctx, label: &str) -> anyhow::Result<Vec<PushedImage>> {

@@ -81,6 +81,7 @@ pub(crate) async fn run_scenario(ctx: &Ctx, scenario: Scenario) -> ScenarioRepor
         Scenario::BlobPullParallel => blob::pull_parallel(ctx).await,
         Scenario::ImagePush => image::push(ctx).await,
         Scenario::ImagePull => image::pull(ctx).await,
+        Scenario::CiPushPull => image::ci_push_pull(ctx).await,
         Scenario::ManifestGet => manifest::get(ctx).await,
         Scenario::ManifestHead => manifest::head(ctx).await,
         Scenario::TagsList => tags::run(ctx).await,
@@ -120,6 +121,25 @@ impl Ctx {
     /// Repository name under the run's prefix.
     pub fn repo(&self, name: &str) -> String {
         format!("{}/{}", self.args.repo_prefix.trim_end_matches('/'), name)
+    }
+
+    /// A second client of the same registry: its own connection pool and
+    /// its own token (the deploy job after the CI job that pushed).
+    pub fn second_client(&self) -> anyhow::Result<Registry> {
+        let creds = match (&self.args.username, &self.args.password) {
+            (Some(u), Some(p)) => Some(crate::auth::Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            _ => None,
+        };
+        Registry::new(
+            &self.args.registry,
+            creds,
+            crate::client::ClientConfig {
+                insecure: self.args.insecure,
+            },
+        )
     }
 
     /// Runs `f` while watching the server (with `--server-pid`) and this process.

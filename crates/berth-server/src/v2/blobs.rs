@@ -101,6 +101,7 @@ pub(super) async fn get(
     raw: &str,
     headers: &HeaderMap,
     head: bool,
+    zero_copy: bool,
 ) -> ApiResult {
     let digest = parse_blob_digest(raw)?;
     let unknown = || {
@@ -167,7 +168,7 @@ pub(super) async fn get(
         }
     };
     let body = match blob {
-        BlobRead::File { file, .. } => file_body(file.into_std().await, start, len),
+        BlobRead::File { file, .. } => file_body(file.into_std().await, start, len, zero_copy),
         BlobRead::Bytes(b) => Body::from(b.slice(start as usize..(start + len) as usize)),
         BlobRead::Object(o) => Body::from_stream(o.open(start, len).await?),
     };

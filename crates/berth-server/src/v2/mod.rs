@@ -52,6 +52,7 @@ pub async fn dispatch(State(state): State<AppState>, req: axum::extract::Request
         .cloned()
         .unwrap_or_else(|| RequestAudit::new(""));
     let (parts, body) = req.into_parts();
+    let zero_copy = parts.extensions.get::<crate::body::ZeroCopy>().is_some();
     let has_body = request_has_body(&parts.headers);
     let mut resp = match route_request(
         state,
@@ -61,6 +62,7 @@ pub async fn dispatch(State(state): State<AppState>, req: axum::extract::Request
         peer,
         body,
         &audit,
+        zero_copy,
     )
     .await
     {
@@ -92,6 +94,7 @@ async fn route_request(
     peer: Option<std::net::IpAddr>,
     body: Body,
     audit: &RequestAudit,
+    zero_copy: bool,
 ) -> ApiResult {
     let path = uri.path();
     let rest = path.strip_prefix("/v2").unwrap_or(path);
@@ -191,7 +194,7 @@ async fn route_request(
             let digest = decode(digest);
             match method {
                 Method::GET | Method::HEAD => {
-                    blobs::get(&state, &repo, &digest, &headers, head).await
+                    blobs::get(&state, &repo, &digest, &headers, head, zero_copy).await
                 }
                 Method::DELETE => blobs::delete(&state, &repo, &digest).await,
                 _ => Err(unsupported()),
