@@ -440,8 +440,12 @@ pub(crate) async fn finish(
         let _ = store.delete_key(&staging).await;
         drop_tail(store, row.object.tail_key.as_deref()).await;
     }
-    meta.commit_blob(&row.repository, digest, size, Some(&row.id))
-        .await?;
+    // Checked again under the blob's row lock: the collector may have
+    // deleted an older copy of the same digest just now.
+    meta.commit_blob(&row.repository, digest, size, Some(&row.id), || async {
+        Ok(store.stat_blob(digest).await?.is_some())
+    })
+    .await?;
     Ok(size)
 }
 
