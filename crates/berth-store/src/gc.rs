@@ -38,7 +38,7 @@ use utoipa::ToSchema;
 
 use crate::backend::BlobBackend;
 use crate::error::StoreError;
-use crate::meta::{is_foreign_key_violation, Backend, MetaStore};
+use crate::meta::{is_foreign_key_violation, is_retryable, Backend, MetaStore};
 use crate::now_ms;
 
 /// The default grace period (`--gc-grace`).
@@ -473,9 +473,11 @@ impl Collector {
         for batch in candidates.chunks(LINK_BATCH) {
             let deleted = match self.delete_links(&delete_sql, cutoff, batch).await {
                 Ok(d) => d,
-                Err(e) if is_foreign_key_violation(&e) => {
-                    // A manifest referencing one of them committed meanwhile
-                    // (PostgreSQL): one transaction each, skipping it.
+                Err(e) if is_foreign_key_violation(&e) || is_retryable(&e) => {
+                    // A manifest referencing one of them committed meanwhile,
+                    // or a push deadlocked with the batch (PostgreSQL): one
+                    // transaction each, skipping those (the next run sees
+                    // them again).
                     let mut deleted = Vec::new();
                     for one in batch {
                         match self
@@ -483,7 +485,7 @@ impl Collector {
                             .await
                         {
                             Ok(d) => deleted.extend(d),
-                            Err(e) if is_foreign_key_violation(&e) => {}
+                            Err(e) if is_foreign_key_violation(&e) || is_retryable(&e) => {}
                             Err(e) => return Err(e.into()),
                         }
                     }
@@ -553,7 +555,7 @@ impl Collector {
         } else {
             sqlx::query(
                 "SELECT b.digest, b.size FROM blobs b WHERE NOT EXISTS \
-                 (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)",
+                 (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) ORDER BY b.digest",
             )
             .fetch_all(self.meta.read_pool())
             .await?
@@ -580,35 +582,23 @@ impl Collector {
             return Ok(());
         }
         for batch in candidates.chunks(self.blob_batch()) {
-            let mut tx = self.meta.write_pool().begin().await?;
-            let mut doomed = Vec::new();
-            for (digest, size) in batch {
-                if self.meta.backend() == Backend::Postgres {
-                    let held = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1 FOR UPDATE")
-                        .bind(digest)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if held.is_none() {
-                        continue;
+            let doomed = match self.delete_blob_batch(batch).await {
+                Ok(d) => d,
+                Err(e) if store_retryable(&e) => {
+                    // Deadlocked with pushes (PostgreSQL): one at a time,
+                    // skipping any that deadlock again.
+                    let mut doomed = Vec::new();
+                    for one in batch {
+                        match self.delete_blob_batch(std::slice::from_ref(one)).await {
+                            Ok(d) => doomed.extend(d),
+                            Err(e) if store_retryable(&e) => {}
+                            Err(e) => return Err(e),
+                        }
                     }
+                    doomed
                 }
-                let res = sqlx::query(
-                    "DELETE FROM blobs WHERE digest = $1 AND NOT EXISTS \
-                     (SELECT 1 FROM repository_blobs l WHERE l.digest = $1)",
-                )
-                .bind(digest)
-                .execute(&mut *tx)
-                .await?;
-                if res.rows_affected() > 0 {
-                    if let Ok(d) = digest.parse::<Digest>() {
-                        doomed.push((d, *size));
-                    }
-                }
-            }
-            // Bytes go while the rows are held; the commit follows. A crash
-            // in between leaves rows without bytes and without links.
-            self.delete_bytes(doomed.iter().map(|(d, _)| d)).await?;
-            tx.commit().await?;
+                Err(e) => return Err(e),
+            };
             for (d, size) in doomed {
                 p.add(
                     GcDeletion {
@@ -623,6 +613,44 @@ impl Collector {
             self.progress(p, "blobs", false).await?;
         }
         Ok(())
+    }
+
+    /// Delete the rows of `batch` that no link names, and their bytes, in
+    /// one transaction holding the rows; those deleted.
+    async fn delete_blob_batch(
+        &self,
+        batch: &[(String, u64)],
+    ) -> Result<Vec<(Digest, u64)>, StoreError> {
+        let mut tx = self.meta.write_pool().begin().await?;
+        let mut doomed = Vec::new();
+        for (digest, size) in batch {
+            if self.meta.backend() == Backend::Postgres {
+                let held = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1 FOR UPDATE")
+                    .bind(digest)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if held.is_none() {
+                    continue;
+                }
+            }
+            let res = sqlx::query(
+                "DELETE FROM blobs WHERE digest = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM repository_blobs l WHERE l.digest = $1)",
+            )
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+            if res.rows_affected() > 0 {
+                if let Ok(d) = digest.parse::<Digest>() {
+                    doomed.push((d, *size));
+                }
+            }
+        }
+        // Bytes go while the rows are held; the commit follows. A crash in
+        // between leaves rows without bytes and without links.
+        self.delete_bytes(doomed.iter().map(|(d, _)| d)).await?;
+        tx.commit().await?;
+        Ok(doomed)
     }
 
     /// Delete bytes no row names (left by a crash between an upload's bytes
@@ -758,6 +786,17 @@ const GARBAGE_LINK: &str = "l.created_at < $1 \
      AND mb.digest = l.digest) \
      AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = l.repository_id \
      AND m.refs_recorded = 0)";
+
+/// Whether a store error is a PostgreSQL deadlock or serialization failure.
+fn store_retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Internal(a) => a
+            .chain()
+            .filter_map(|c| c.downcast_ref::<sqlx::Error>())
+            .any(is_retryable),
+        _ => false,
+    }
+}
 
 const RUN_COLUMNS: &str = "id, replica, dry_run, state, phase, started_at, updated_at, \
      finished_at, manifests, links, blobs, bytes_freed, error, report";

@@ -535,7 +535,12 @@ impl MetaStore {
         .await?;
         // The references, checked by their foreign keys: a link or child
         // the collector deleted since the checks above fails the PUT here.
-        for blob in &info.blobs {
+        // In digest order, the order the collector sweeps links in, so the
+        // two never wait for each other in a cycle on PostgreSQL.
+        let mut blobs: Vec<&Digest> = info.blobs.iter().collect();
+        blobs.sort_by_key(|d| d.to_string());
+        blobs.dedup();
+        for blob in blobs {
             let res = sqlx::query(
                 "INSERT INTO manifest_blobs (repository_id, manifest_digest, digest) \
                  VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -547,7 +552,7 @@ impl MetaStore {
             .await;
             match res {
                 Err(e) if is_foreign_key_violation(&e) => {
-                    return Err(PutManifestError::MissingBlob(blob.clone()))
+                    return Err(PutManifestError::MissingBlob((*blob).clone()))
                 }
                 r => r?,
             };
@@ -1021,6 +1026,13 @@ impl From<sqlx::Error> for PutManifestError {
     fn from(e: sqlx::Error) -> Self {
         PutManifestError::Store(e.into())
     }
+}
+
+/// Whether `e` is a deadlock or serialization failure (PostgreSQL aborted
+/// the transaction; trying again, or later, is right).
+pub(crate) fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d)
+        if matches!(d.code().as_deref(), Some("40P01") | Some("40001")))
 }
 
 /// Whether `e` is a foreign-key violation (the race rule of the collector:

@@ -446,10 +446,8 @@ async fn a_second_collection_in_the_process_is_busy() {
         push_blob(&reg, "busy", &blob(&format!("b{i}")).1).await;
     }
     tick().await;
-    let (a, b) = tokio::join!(
-        reg.collector().run(&opts(Duration::ZERO)),
-        reg.collector().run(&opts(Duration::ZERO))
-    );
+    let o = opts(Duration::ZERO);
+    let (a, b) = tokio::join!(reg.collector().run(&o), reg.collector().run(&o));
     let busy = [a.expect("a"), b.expect("b")]
         .into_iter()
         .filter(|s| matches!(s, GcStart::Busy(_)))
