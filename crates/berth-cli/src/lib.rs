@@ -62,6 +62,8 @@ pub enum Command {
     Registry(registry::RegistryArgs),
     /// Repositories, tags and manifests.
     Repository(repositories::RepositoryArgs),
+    /// Collect garbage: blob links and blobs no manifest references.
+    Gc(gc::GcArgs),
     /// Audit events: login attempts, repository operations, and why a
     /// request was refused.
     Logs(logs::LogsArgs),
@@ -131,6 +133,7 @@ fn block_on(command: Command) -> anyhow::Result<()> {
             Command::NetworkRule(a) => network_rules::run(a).await,
             Command::Registry(a) => registry::run(a).await,
             Command::Repository(a) => repositories::run(a).await,
+            Command::Gc(a) => gc::run(a).await,
             Command::Logs(a) => logs::run(a).await,
             Command::KubeletCredentialProvider(a) => kube::provider::run(a).await,
             Command::PullSecret(a) => kube::pull_secret::run(a).await,

@@ -9,6 +9,7 @@ pub mod body;
 pub mod body_limit;
 pub mod conn;
 pub mod error;
+pub mod gc;
 pub mod metrics;
 pub mod ready;
 pub(crate) mod sendfile;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub audit: Option<audit::Recorder>,
     /// Which references a pushed manifest needs in its repository.
     pub manifest_validation: Arc<berth_store::ManifestValidation>,
+    /// Garbage collection for `POST /api/v1/gc`.
+    pub gc: Option<Arc<gc::GcService>>,
 }
 
 /// Build the application router. With `auth`, the token service's routes,
@@ -47,6 +50,7 @@ pub struct AppState {
 /// the audit layer ([`audit::layer`]); `/metrics` serves Prometheus text.
 pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
     let registry = state.registry.clone();
+    let gc = state.gc.clone();
     let layer_state = audit::layer::LayerState {
         recorder: state.audit.clone(),
     };
@@ -66,7 +70,7 @@ pub fn app(state: AppState, auth: Option<Arc<auth::AuthService>>) -> Router {
     if let Some(auth) = auth {
         router = router.merge(auth::token_api::routes(auth.clone()));
         router = router.merge(ui::routes(auth.clone(), registry.clone()));
-        router = router.merge(api::routes(auth, registry));
+        router = router.merge(api::routes(auth, registry, gc));
     }
     router
         .layer(axum::middleware::from_fn(body_limit::body_limit))

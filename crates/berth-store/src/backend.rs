@@ -90,6 +90,27 @@ impl BlobBackend {
         }
     }
 
+    /// Every committed blob with its size and last modification (unix
+    /// milliseconds), for the collector's sweep of bytes no row names.
+    pub async fn list_blobs_with_times(&self) -> Result<Vec<(Digest, u64, i64)>, StoreError> {
+        match self {
+            BlobBackend::Filesystem(fs) => fs.list_blobs_with_times().await,
+            BlobBackend::ObjectStorage(os) => Ok(os
+                .list("blobs")
+                .await?
+                .into_iter()
+                .filter_map(|o| {
+                    let mut it = o.key.rsplit('/');
+                    let hex = it.next()?;
+                    let _fan = it.next()?;
+                    let alg = it.next()?;
+                    let d = format!("{alg}:{hex}").parse::<Digest>().ok()?;
+                    Some((d, o.size, o.modified_ms))
+                })
+                .collect()),
+        }
+    }
+
     /// A cheap check that the backend is reachable (the readiness probe):
     /// a probe file written and removed on the filesystem, one HEAD on
     /// object storage.

@@ -85,8 +85,19 @@ impl FsBlobStore {
     /// Every committed blob with its size (files whose names are not a
     /// digest are skipped).
     pub async fn list_blobs(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
+        Ok(self
+            .list_blobs_with_times()
+            .await?
+            .into_iter()
+            .map(|(d, size, _)| (d, size))
+            .collect())
+    }
+
+    /// Every committed blob with its size and modification time (unix
+    /// milliseconds).
+    pub async fn list_blobs_with_times(&self) -> Result<Vec<(Digest, u64, i64)>, StoreError> {
         let root = self.blobs.clone();
-        tokio::task::spawn_blocking(move || -> Result<Vec<(Digest, u64)>, StoreError> {
+        tokio::task::spawn_blocking(move || -> Result<Vec<(Digest, u64, i64)>, StoreError> {
             let mut out = Vec::new();
             for alg in std::fs::read_dir(&root)? {
                 let alg = alg?;
@@ -103,7 +114,14 @@ impl FsBlobStore {
                         let blob = blob?;
                         let name = blob.file_name().to_string_lossy().into_owned();
                         if let Ok(d) = format!("{alg_name}:{name}").parse::<Digest>() {
-                            out.push((d, blob.metadata()?.len()));
+                            let Ok(meta) = blob.metadata() else { continue };
+                            let modified = meta
+                                .modified()
+                                .ok()
+                                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                                .map(|d| d.as_millis() as i64)
+                                .unwrap_or(0);
+                            out.push((d, meta.len(), modified));
                         }
                     }
                 }
@@ -115,23 +133,45 @@ impl FsBlobStore {
     }
 
     /// Make the upload file durable and move it to its content address.
-    /// If the content is already present the upload file is simply removed.
-    pub async fn commit(&self, upload: PathBuf, digest: &Digest) -> Result<(), StoreError> {
+    /// If the content is already present the upload file is left where it
+    /// is (returns `false`): the caller checks again while it holds the
+    /// blob's database row ([`FsBlobStore::ensure_committed`]), since the
+    /// collector may be deleting the present copy, and removes the upload
+    /// file afterwards.
+    pub async fn commit(&self, upload: PathBuf, digest: &Digest) -> Result<bool, StoreError> {
         let target = self.blob_path(digest);
-        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+        tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
             if target.exists() {
-                let _ = std::fs::remove_file(&upload);
-                return Ok(());
+                return Ok(false);
             }
             std::fs::File::open(&upload)?.sync_all()?;
-            let dir = target
-                .parent()
-                .ok_or_else(|| anyhow::anyhow!("blob path has no parent"))?;
-            std::fs::create_dir_all(dir)?;
-            std::fs::rename(&upload, &target)?;
-            // Make the rename itself durable.
-            std::fs::File::open(dir)?.sync_all()?;
-            Ok(())
+            move_into_place(&upload, &target)?;
+            Ok(true)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("commit task failed: {e}"))?
+    }
+
+    /// Whether the committed bytes of `digest` are present, moving the
+    /// upload file `upload` into place first when they are not and it still
+    /// exists. Called under the blob's database row lock.
+    pub async fn ensure_committed(
+        &self,
+        upload: PathBuf,
+        digest: &Digest,
+    ) -> Result<bool, StoreError> {
+        let target = self.blob_path(digest);
+        tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
+            if target.exists() {
+                return Ok(true);
+            }
+            match std::fs::File::open(&upload) {
+                Ok(f) => f.sync_all()?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+            move_into_place(&upload, &target)?;
+            Ok(true)
         })
         .await
         .map_err(|e| anyhow::anyhow!("commit task failed: {e}"))?
@@ -161,4 +201,16 @@ impl FsBlobStore {
     pub async fn has_blob(&self, digest: &Digest) -> bool {
         tokio::fs::metadata(self.blob_path(digest)).await.is_ok()
     }
+}
+
+/// Rename a durable upload file to its content address and make the rename
+/// durable.
+fn move_into_place(upload: &Path, target: &Path) -> Result<(), StoreError> {
+    let dir = target
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("blob path has no parent"))?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::rename(upload, target)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }

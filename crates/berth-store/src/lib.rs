@@ -33,6 +33,7 @@ pub mod changes;
 pub mod database_url;
 pub mod direct;
 pub mod error;
+pub mod gc;
 pub mod identity;
 pub mod manifest_cache;
 pub mod meta;

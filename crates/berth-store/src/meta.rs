@@ -266,21 +266,35 @@ impl MetaStore {
     }
 
     /// Record a committed blob and link it to `repository` (created if new).
-    pub async fn commit_blob(
+    ///
+    /// `verify` runs inside the transaction once the blob's row is held (on
+    /// PostgreSQL `FOR SHARE`; on SQLite the single writer serializes), so
+    /// the collector, which deletes bytes only while holding the same row
+    /// `FOR UPDATE`, cannot delete them between the check and the commit.
+    /// `verify` answers whether the bytes are present (it may put them in
+    /// place first); when they are not, nothing is written and the upload
+    /// fails with `BLOB_UPLOAD_INVALID`.
+    pub async fn commit_blob<F, Fut>(
         &self,
         repository: &str,
         digest: &Digest,
         size: u64,
         finished_upload: Option<&str>,
-    ) -> Result<(), StoreError> {
+        verify: F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, StoreError>>,
+    {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-            .bind(digest.to_string())
-            .bind(size as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        self.hold_blob_row(&mut tx, digest, size, now).await?;
+        if !verify().await? {
+            return Err(StoreError::Oci(berth_core::OciError::with_message(
+                berth_core::ErrorCode::BlobUploadInvalid,
+                format!("blob {digest} was removed by garbage collection while its upload finished; upload it again"),
+            )));
+        }
         let repo_id = ensure_repository(&mut tx, repository, now).await?;
         link(&mut tx, repo_id, digest, now).await?;
         if let Some(id) = finished_upload {
@@ -293,6 +307,37 @@ impl MetaStore {
         Ok(())
     }
 
+    /// Insert `digest`'s blob row if absent and hold it for the rest of
+    /// `tx` (PostgreSQL: `FOR SHARE`, retried when the collector deleted the
+    /// row while this transaction waited for it).
+    async fn hold_blob_row(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        digest: &Digest,
+        size: u64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for _ in 0..5 {
+            sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+                .bind(digest.to_string())
+                .bind(size as i64)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            if self.backend == Backend::Sqlite {
+                return Ok(());
+            }
+            let held = sqlx::query("SELECT 1 FROM blobs WHERE digest = $1 FOR SHARE")
+                .bind(digest.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if held.is_some() {
+                return Ok(());
+            }
+        }
+        Err(anyhow::anyhow!("blob row {digest} kept vanishing under the collector").into())
+    }
+
     /// Link a blob already linked to `from` into `repository`. Returns
     /// whether `from` had it.
     pub async fn mount_blob(
@@ -303,10 +348,16 @@ impl MetaStore {
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
-        let present = sqlx::query(
+        // On PostgreSQL the source link is held FOR SHARE, so the collector
+        // cannot sweep it (and then the blob) before the new link exists.
+        let sql = if self.backend == Backend::Postgres {
             "SELECT 1 FROM repository_blobs l JOIN repositories r ON r.id = l.repository_id \
-             WHERE r.name = $1 AND l.digest = $2",
-        )
+             WHERE r.name = $1 AND l.digest = $2 FOR SHARE OF l"
+        } else {
+            "SELECT 1 FROM repository_blobs l JOIN repositories r ON r.id = l.repository_id \
+             WHERE r.name = $1 AND l.digest = $2"
+        };
+        let present = sqlx::query(sql)
         .bind(from)
         .bind(digest.to_string())
         .fetch_optional(&mut *tx)
@@ -316,21 +367,36 @@ impl MetaStore {
             return Ok(false);
         }
         let repo_id = ensure_repository(&mut tx, repository, now).await?;
-        link(&mut tx, repo_id, digest, now).await?;
+        match link(&mut tx, repo_id, digest, now).await {
+            Err(e) if is_foreign_key_violation(&e) => return Ok(false),
+            r => r?,
+        }
         tx.commit().await?;
         Ok(true)
     }
 
     /// Remove a blob's link from a repository. Returns whether it was linked.
+    /// An explicit request: manifests of the repository that reference the
+    /// blob lose it (as before garbage collection existed).
     pub async fn unlink_blob(&self, repository: &str, digest: &Digest) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "DELETE FROM manifest_blobs WHERE digest = $1 AND repository_id = \
+             (SELECT id FROM repositories WHERE name = $2)",
+        )
+        .bind(digest.to_string())
+        .bind(repository)
+        .execute(&mut *tx)
+        .await?;
         let res = sqlx::query(
             "DELETE FROM repository_blobs WHERE digest = $1 AND repository_id = \
              (SELECT id FROM repositories WHERE name = $2)",
         )
         .bind(digest.to_string())
         .bind(repository)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(res.rows_affected() > 0)
     }
 
@@ -417,6 +483,7 @@ impl MetaStore {
         repository: &str,
         digest: &Digest,
         info: &ManifestInfo,
+        optional: &[Digest],
         content: &[u8],
         tags: &[&str],
     ) -> Result<(), PutManifestError> {
@@ -466,6 +533,75 @@ impl MetaStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        // The references, checked by their foreign keys: a link or child
+        // the collector deleted since the checks above fails the PUT here.
+        // In digest order, the order the collector sweeps links in, so the
+        // two never wait for each other in a cycle on PostgreSQL.
+        let mut blobs: Vec<&Digest> = info.blobs.iter().collect();
+        blobs.sort_by_key(|d| d.to_string());
+        blobs.dedup();
+        for blob in blobs {
+            let res = sqlx::query(
+                "INSERT INTO manifest_blobs (repository_id, manifest_digest, digest) \
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .bind(blob.to_string())
+            .execute(&mut *tx)
+            .await;
+            match res {
+                Err(e) if is_foreign_key_violation(&e) => {
+                    return Err(PutManifestError::MissingBlob((*blob).clone()))
+                }
+                r => r?,
+            };
+        }
+        for child in &info.manifests {
+            let res = sqlx::query(
+                "INSERT INTO manifest_children (repository_id, parent_digest, child_digest) \
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .bind(child.to_string())
+            .execute(&mut *tx)
+            .await;
+            match res {
+                Err(e) if is_foreign_key_violation(&e) => {
+                    return Err(PutManifestError::MissingManifest(child.clone()))
+                }
+                r => r?,
+            };
+        }
+        // A sparse manifest's optional references that are linked anyway
+        // are protected like required ones.
+        for d in optional {
+            let res = sqlx::query(
+                "INSERT INTO manifest_blobs (repository_id, manifest_digest, digest) \
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM repository_blobs \
+                 WHERE repository_id = $1 AND digest = $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .bind(d.to_string())
+            .execute(&mut *tx)
+            .await;
+            match res {
+                Err(e) if is_foreign_key_violation(&e) => {
+                    return Err(PutManifestError::MissingBlob(d.clone()))
+                }
+                r => r?,
+            };
+        }
+        sqlx::query(
+            "UPDATE manifests SET refs_recorded = 1 \
+             WHERE repository_id = $1 AND digest = $2 AND refs_recorded = 0",
+        )
+        .bind(repo_id)
+        .bind(digest.to_string())
+        .execute(&mut *tx)
+        .await?;
         for tag in tags {
             sqlx::query(
                 "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
@@ -500,6 +636,13 @@ impl MetaStore {
         else {
             return Ok(false);
         };
+        // An explicit delete: an index referencing this manifest loses the
+        // reference (the spec allows deleting a child of an index).
+        sqlx::query("DELETE FROM manifest_children WHERE repository_id = $1 AND child_digest = $2")
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await?;
         let res = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
             .bind(repo_id)
             .bind(digest.to_string())
@@ -804,7 +947,13 @@ impl MetaStore {
         else {
             return Ok(false);
         };
-        for table in ["tags", "manifests", "repository_blobs"] {
+        for table in [
+            "tags",
+            "manifest_children",
+            "manifest_blobs",
+            "manifests",
+            "repository_blobs",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE repository_id = $1"))
                 .bind(repo_id)
                 .execute(&mut *tx)
@@ -877,6 +1026,19 @@ impl From<sqlx::Error> for PutManifestError {
     fn from(e: sqlx::Error) -> Self {
         PutManifestError::Store(e.into())
     }
+}
+
+/// Whether `e` is a deadlock or serialization failure (PostgreSQL aborted
+/// the transaction; trying again, or later, is right).
+pub(crate) fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d)
+        if matches!(d.code().as_deref(), Some("40P01") | Some("40001")))
+}
+
+/// Whether `e` is a foreign-key violation (the race rule of the collector:
+/// a reference to a link or manifest deleted meanwhile).
+pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_foreign_key_violation())
 }
 
 fn sqlite_pragmas(

@@ -126,6 +126,7 @@ pub struct Registry {
     meta: MetaStore,
     sessions: DashMap<String, Arc<Mutex<Option<HashState>>>>,
     blob_redirect: bool,
+    collector: crate::gc::Collector,
 }
 
 fn oci(code: ErrorCode, msg: impl Into<String>) -> StoreError {
@@ -168,6 +169,7 @@ impl Registry {
             None => MetaStore::open_sqlite(&data_dir.join("meta.db")).await?,
         };
         Ok(Registry {
+            collector: crate::gc::Collector::new(meta.clone(), blobs.clone()),
             blobs,
             meta,
             sessions: DashMap::new(),
@@ -184,6 +186,11 @@ impl Registry {
     /// a presigned URL.
     pub fn blob_redirect(&self) -> bool {
         self.blob_redirect && matches!(self.blobs, BlobBackend::ObjectStorage(_))
+    }
+
+    /// The garbage collector (docs/architecture.md, "Garbage collection").
+    pub fn collector(&self) -> &crate::gc::Collector {
+        &self.collector
     }
 
     /// The metadata store.
@@ -330,10 +337,15 @@ impl Registry {
                     .detail(serde_json::json!({"expected": digest.to_string(), "actual": actual.to_string()})),
             ));
         }
-        fs.commit(path, digest).await?;
-        self.meta
-            .commit_blob(repo.as_str(), digest, written, None)
-            .await
+        fs.commit(path.clone(), digest).await?;
+        let res = self
+            .meta
+            .commit_blob(repo.as_str(), digest, written, None, || {
+                fs.ensure_committed(path.clone(), digest)
+            })
+            .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        res
     }
 
     // ---- upload sessions ----------------------------------------------
@@ -526,10 +538,15 @@ impl Registry {
                     .detail(serde_json::json!({"expected": digest.to_string(), "actual": actual.to_string()})),
             ));
         }
-        fs.commit(path, digest).await?;
-        self.meta
-            .commit_blob(repo.as_str(), digest, status.size, Some(id))
-            .await?;
+        fs.commit(path.clone(), digest).await?;
+        let res = self
+            .meta
+            .commit_blob(repo.as_str(), digest, status.size, Some(id), || {
+                fs.ensure_committed(path.clone(), digest)
+            })
+            .await;
+        let _ = tokio::fs::remove_file(&path).await;
+        res?;
         self.sessions.remove(id);
         Ok(status.size)
     }
@@ -706,7 +723,7 @@ impl Registry {
         let CheckedReferences { required, optional } = validation.split(&info);
         let stored = self
             .meta
-            .put_manifest(repo.as_str(), &digest, &required, body, &names)
+            .put_manifest(repo.as_str(), &digest, &required, &optional, body, &names)
             .await;
         drop(required);
         match stored {

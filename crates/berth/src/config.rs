@@ -136,6 +136,15 @@ pub struct ServeArgs {
         value_name = "OS/ARCH[/VARIANT]"
     )]
     pub index_platforms: Vec<String>,
+    /// Collect garbage in the background this often, e.g. `6h` (off by
+    /// default; with several replicas one collects at a time).
+    #[arg(long, env = "BERTH_GC_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
+    pub gc_interval: Option<std::time::Duration>,
+    /// Keep unreferenced blob links and blob bytes younger than this, so a
+    /// client pushing layers before its manifest never loses them
+    /// [default: 24h].
+    #[arg(long, env = "BERTH_GC_GRACE", value_name = "DURATION", value_parser = parse_grace)]
+    pub gc_grace: Option<std::time::Duration>,
     /// Connection limits and timeouts.
     #[command(flatten)]
     pub connections: ConnArgs,
@@ -172,6 +181,15 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("'{s}': the duration must be more than zero"));
     }
     Ok(d)
+}
+
+/// The garbage-collection grace period: a duration, where zero is allowed
+/// (`0s`: no grace at all; for tests).
+fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim() {
+        "0" | "0s" | "0ms" => Ok(std::time::Duration::ZERO),
+        other => parse_duration(other),
+    }
 }
 
 /// A flag value that `Debug` does not show (the database URL may carry a
@@ -233,6 +251,10 @@ pub struct FileConfig {
     pub sparse_manifests: Option<bool>,
     /// Platforms whose index children must be present (with sparse manifests).
     pub index_platforms: Option<Vec<String>>,
+    /// Background garbage collection interval (a duration string).
+    pub gc_interval: Option<String>,
+    /// Garbage-collection grace period (a duration string).
+    pub gc_grace: Option<String>,
     /// Header-read timeout (a duration string).
     pub header_read_timeout: Option<String>,
     /// Idle timeout (a duration string).
@@ -310,6 +332,10 @@ pub struct ServeConfig {
     pub manifest_validation: berth_store::ManifestValidation,
     /// Connection limits and timeouts.
     pub connections: berth_server::conn::ConnLimits,
+    /// Background garbage collection every this long (`None`: off).
+    pub gc_interval: Option<std::time::Duration>,
+    /// The collector's grace period.
+    pub gc_grace: std::time::Duration,
 }
 
 /// Default audit retention, days.
@@ -430,7 +456,27 @@ impl ServeArgs {
             &platforms,
         )?;
         connections.exempt = trusted_proxies.clone();
+        let gc_interval = match self.gc_interval {
+            Some(d) => Some(d),
+            None => file
+                .gc_interval
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(|s| parse_duration(s).map_err(|e| anyhow::anyhow!("gc_interval: {e}")))
+                .transpose()?,
+        };
+        let gc_grace = match self.gc_grace {
+            Some(d) => d,
+            None => file
+                .gc_grace
+                .as_deref()
+                .map(|s| parse_grace(s).map_err(|e| anyhow::anyhow!("gc_grace: {e}")))
+                .transpose()?
+                .unwrap_or(berth_store::gc::DEFAULT_GRACE),
+        };
         Ok(ServeConfig {
+            gc_interval,
+            gc_grace,
             blob_redirect: self.blob_redirect || file.blob_redirect.unwrap_or(false),
             blob_store,
             manifest_validation,

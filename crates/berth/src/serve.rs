@@ -81,11 +81,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             None => Arc::new(OpenGate),
         };
         let (recorder, audit_task) = start_audit(&config, &registry).await?;
+        let gc = Arc::new(berth_server::gc::GcService::new(
+            registry.clone(),
+            Some(recorder.clone()),
+            config.gc_grace,
+        ));
+        let collector = config
+            .gc_interval
+            .map(|every| tokio::spawn(gc.clone().run_every(every)));
         let state = AppState {
             registry: registry.clone(),
             gate,
             audit: Some(recorder),
             manifest_validation: Arc::new(config.manifest_validation.clone()),
+            gc: Some(gc),
         };
         tracing::info!(
             listen = %format!("{scheme}://{}", config.listen),
@@ -100,6 +109,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             login_server = %config.login_server,
             auth = !config.auth_disabled,
             sparse_manifests = config.manifest_validation.sparse,
+            gc_interval = ?config.gc_interval,
+            gc_grace = ?config.gc_grace,
             version = env!("CARGO_PKG_VERSION"),
             "berth is starting"
         );
@@ -114,6 +125,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await?;
         janitor.abort();
+        if let Some(c) = collector {
+            c.abort();
+        }
         audit_task.shutdown().await;
         registry.close().await;
         tracing::info!("berth stopped");

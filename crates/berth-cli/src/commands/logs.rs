@@ -65,7 +65,8 @@ enum LogsVerb {
         #[arg(long)]
         repository: Option<String>,
         /// Only this operation: push, pull, untag, delete_manifest,
-        /// delete_repository, or delete (both deletions).
+        /// delete_repository, delete (both deletions), gc_unlink_blob or
+        /// gc_delete_blob.
         #[arg(long)]
         operation: Option<String>,
     },

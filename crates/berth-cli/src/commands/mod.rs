@@ -1,6 +1,7 @@
 //! One module per management command group.
 
 pub mod admin;
+pub mod gc;
 pub mod groups;
 pub mod logs;
 pub mod network_rules;

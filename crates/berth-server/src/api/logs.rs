@@ -240,7 +240,7 @@ pub async fn login(
         ("until" = Option<String>, Query, description = "RFC 3339 time or age"),
         ("identity" = Option<String>, Query, description = "identity name or id"),
         ("repository" = Option<String>, Query, description = "repository name"),
-        ("operation" = Option<String>, Query, description = "push, pull, untag, delete_manifest, delete_repository, or delete for both deletions"),
+        ("operation" = Option<String>, Query, description = "push, pull, untag, delete_manifest, delete_repository, delete for both deletions, gc_unlink_blob, gc_delete_blob"),
         ("result" = Option<u16>, Query, minimum = 100, maximum = 599, description = "HTTP status"),
         ("failures" = Option<bool>, Query, description = "only results >= 400"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "page size, 1-1000 (default 100)"),

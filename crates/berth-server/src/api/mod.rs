@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod authn;
 pub mod error;
+pub mod gc;
 pub mod groups;
 pub mod lenient;
 pub mod logs;
@@ -47,6 +48,8 @@ pub struct ApiState {
     pub auth: Arc<AuthService>,
     /// Repository storage.
     pub registry: Arc<Registry>,
+    /// Garbage collection (`None` when the server was built without it).
+    pub gc: Option<Arc<crate::gc::GcService>>,
 }
 
 /// A stored secret as the API shows it: its name and expiry, never the hash.
@@ -122,8 +125,10 @@ pub(crate) fn expiry(state: &ApiState, days: Option<u64>, field: &str) -> MgmtRe
         workload_identities::create, workload_identities::list, workload_identities::show,
         workload_identities::update, workload_identities::delete,
         logs::login, logs::repository, logs::explain,
+        gc::start, gc::status, gc::show,
     ),
-    components(schemas(error::ErrorBody, error::ErrorItem)),
+    components(schemas(error::ErrorBody, error::ErrorItem, berth_store::gc::GcDeletion,
+        berth_store::gc::GcKind)),
     modifiers(&SecurityAddon, &CommonResponses),
     security(("bearer" = []), ("basic" = []))
 )]
@@ -218,11 +223,17 @@ async fn openapi() -> Json<utoipa::openapi::OpenApi> {
 }
 
 /// The management API's routes.
-pub fn routes(auth: Arc<AuthService>, registry: Arc<Registry>) -> Router {
+pub fn routes(
+    auth: Arc<AuthService>,
+    registry: Arc<Registry>,
+    gc: Option<Arc<crate::gc::GcService>>,
+) -> Router {
     use axum::routing::{any, delete};
-    let state = ApiState { auth, registry };
+    let state = ApiState { auth, registry, gc };
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/gc", post(gc::start).get(gc::status))
+        .route("/api/v1/gc/{id}", get(gc::show))
         .route("/api/v1/users", post(users::create).get(users::list))
         .route(
             "/api/v1/users/{name}",

@@ -66,7 +66,11 @@ pub fn routes(auth: Arc<AuthService>, registry: Arc<Registry>) -> Router {
     let secure = auth.settings.realm.starts_with("https://");
     let portal = PortalStore::new(registry.meta());
     let state = UiState {
-        api: ApiState { auth, registry },
+        api: ApiState {
+            auth,
+            registry,
+            gc: None,
+        },
         portal,
         secure,
     };

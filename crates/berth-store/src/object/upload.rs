@@ -437,8 +437,12 @@ pub(crate) async fn finish(
             .await
             .map_err(os_err)?;
     }
-    meta.commit_blob(&row.repository, digest, size, Some(&row.id))
-        .await?;
+    // Checked again under the blob's row lock: the collector may have
+    // deleted an older copy of the same digest just now.
+    meta.commit_blob(&row.repository, digest, size, Some(&row.id), || async {
+        Ok(store.stat_blob(digest).await?.is_some())
+    })
+    .await?;
     // Only now that the session row is gone may its objects go: a replica
     // killed before the commit leaves the session whole, so a retried PUT
     // on another replica still finds its tail (and staging object). What a
