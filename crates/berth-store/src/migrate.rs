@@ -745,7 +745,11 @@ impl BlobWriter {
             } => {
                 file.flush().await?;
                 drop(file);
-                store.commit(path, &digest).await
+                // Already present (a resumed run): the copy is not needed.
+                if !store.commit(path.clone(), &digest).await? {
+                    let _ = tokio::fs::remove_file(&path).await;
+                }
+                Ok(())
             }
             BlobWriter::Object(mut w) => w
                 .shutdown()
