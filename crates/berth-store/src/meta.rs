@@ -96,6 +96,11 @@ fn upload_row(r: &AnyRow) -> Result<UploadRow, StoreError> {
     })
 }
 
+/// `s` up to its first NUL (a pagination bound PostgreSQL can compare).
+fn before_nul(s: &str) -> &str {
+    s.split('\0').next().unwrap_or("")
+}
+
 /// Connection pools to the metadata database.
 #[derive(Debug, Clone)]
 pub struct MetaStore {
@@ -235,6 +240,9 @@ impl MetaStore {
         last: Option<&str>,
         n: i64,
     ) -> Result<Vec<String>, StoreError> {
+        // PostgreSQL text cannot hold NUL and names never contain one: the
+        // names after `a\0…` are exactly the names after `a`.
+        let last = last.map(before_nul);
         let rows =
             sqlx::query("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
                 .bind(last.unwrap_or(""))
@@ -688,16 +696,26 @@ impl MetaStore {
         last: Option<&str>,
         n: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
+        // PostgreSQL text cannot hold NUL and tags never contain one: the
+        // tags after `a\0…` are those whose lowercase form sorts after `a`'s.
+        let (last, strict) = match last {
+            Some(l) if l.contains('\0') => (Some(before_nul(l)), true),
+            other => (other, false),
+        };
+        let sql = if strict {
+            "SELECT name FROM tags WHERE repository_id = $1 AND LOWER(name) > LOWER($2) \
+             ORDER BY LOWER(name), name LIMIT $3"
+        } else {
             "SELECT name FROM tags WHERE repository_id = $1 AND \
              (LOWER(name) > LOWER($2) OR (LOWER(name) = LOWER($2) AND name > $2)) \
-             ORDER BY LOWER(name), name LIMIT $3",
-        )
-        .bind(repo_id)
-        .bind(last.unwrap_or(""))
-        .bind(n)
-        .fetch_all(&self.read)
-        .await?;
+             ORDER BY LOWER(name), name LIMIT $3"
+        };
+        let rows = sqlx::query(sql)
+            .bind(repo_id)
+            .bind(last.unwrap_or(""))
+            .bind(n)
+            .fetch_all(&self.read)
+            .await?;
         Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 

@@ -82,6 +82,7 @@ const SKIPPED_TABLES: &[&str] = &[
     "storage_migration",
     "uploads",
     "login_throttle",
+    "token_strikes",
 ];
 
 /// One-row tables the migrations seed: the source's row replaces the seed.
@@ -260,12 +261,11 @@ async fn claim_target(
     plan: &MigrationPlan,
 ) -> Result<bool, StoreError> {
     let pool = target.write_pool();
-    let previous: Option<String> =
-        sqlx::query("SELECT source FROM storage_migration WHERE id = 1")
-            .fetch_optional(pool)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
+    let previous: Option<String> = sqlx::query("SELECT source FROM storage_migration WHERE id = 1")
+        .fetch_optional(pool)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
     match previous {
         Some(p) if p == source => return Ok(true),
         Some(p) => {
@@ -317,14 +317,23 @@ async fn first_content(pool: &AnyPool) -> Result<Option<String>, StoreError> {
         ("blobs", "SELECT COUNT(*) FROM blobs"),
         ("users", "SELECT COUNT(*) FROM directory_users"),
         ("groups", "SELECT COUNT(*) FROM directory_groups"),
-        ("service principals", "SELECT COUNT(*) FROM service_principals"),
+        (
+            "service principals",
+            "SELECT COUNT(*) FROM service_principals",
+        ),
         ("tokens", "SELECT COUNT(*) FROM repository_tokens"),
-        ("scope maps", "SELECT COUNT(*) FROM scope_maps WHERE system = 0"),
+        (
+            "scope maps",
+            "SELECT COUNT(*) FROM scope_maps WHERE system = 0",
+        ),
         ("role assignments", "SELECT COUNT(*) FROM role_assignments"),
         ("network rules", "SELECT COUNT(*) FROM network_rules"),
         ("signing keys", "SELECT COUNT(*) FROM signing_keys"),
         ("audit events", "SELECT COUNT(*) FROM audit_login_events"),
-        ("audit events", "SELECT COUNT(*) FROM audit_repository_events"),
+        (
+            "audit events",
+            "SELECT COUNT(*) FROM audit_repository_events",
+        ),
         (
             "changed settings",
             "SELECT COUNT(*) FROM registry_settings WHERE updated_at <> 0",
@@ -370,26 +379,27 @@ async fn copy_blobs(
     };
     progress.blobs_start(counts.total, counts.bytes_total);
     let written = Arc::new(AtomicU64::new(0));
-    let results: Vec<(u64, bool)> = futures::stream::iter(list.into_iter().map(|(digest, size)| {
-        let path = source_fs.blob_path(&digest);
-        let written = written.clone();
-        async move {
-            let copied = copy_one_blob(target, &digest, size, &path).await?;
-            progress.blob_done(size);
-            if copied {
-                let n = written.fetch_add(1, Ordering::SeqCst) + 1;
-                if let Some(Abort::Blobs(limit)) = abort {
-                    if n >= limit {
-                        std::process::abort();
+    let results: Vec<(u64, bool)> =
+        futures::stream::iter(list.into_iter().map(|(digest, size)| {
+            let path = source_fs.blob_path(&digest);
+            let written = written.clone();
+            async move {
+                let copied = copy_one_blob(target, &digest, size, &path).await?;
+                progress.blob_done(size);
+                if copied {
+                    let n = written.fetch_add(1, Ordering::SeqCst) + 1;
+                    if let Some(Abort::Blobs(limit)) = abort {
+                        if n >= limit {
+                            std::process::abort();
+                        }
                     }
                 }
+                Ok::<_, StoreError>((size, copied))
             }
-            Ok::<_, StoreError>((size, copied))
-        }
-    }))
-    .buffer_unordered(BLOB_CONCURRENCY)
-    .try_collect()
-    .await?;
+        }))
+        .buffer_unordered(BLOB_CONCURRENCY)
+        .try_collect()
+        .await?;
     for (size, copied) in results {
         if copied {
             counts.copied += 1;
@@ -549,14 +559,13 @@ async fn copy_tables(
     let mut out = Vec::new();
     let mut written = 0u64;
     for table in tables_to_copy(source, target).await? {
-        let src_cols: HashSet<String> = sqlx::query(&format!(
-            "SELECT name FROM pragma_table_info('{table}')"
-        ))
-        .fetch_all(source)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>(0))
-        .collect::<Result<_, _>>()?;
+        let src_cols: HashSet<String> =
+            sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .fetch_all(source)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()?;
         let cols: Vec<(String, Kind)> = target_columns(target, &table)
             .await?
             .into_iter()
@@ -663,7 +672,10 @@ async fn insert_batch(
             .filter(|c| **c != "id")
             .map(|c| format!("{c} = EXCLUDED.{c}"))
             .collect();
-        sql.push_str(&format!(" ON CONFLICT (id) DO UPDATE SET {}", sets.join(", ")));
+        sql.push_str(&format!(
+            " ON CONFLICT (id) DO UPDATE SET {}",
+            sets.join(", ")
+        ));
     } else {
         sql.push_str(" ON CONFLICT DO NOTHING");
     }

@@ -184,7 +184,10 @@ async fn a_replica_killed_during_8_concurrent_pushes_loses_nothing_acknowledged(
         pause().await;
     }
     let before_kill = acked.lock().map(|a| a.len()).unwrap_or(0);
-    assert!(before_kill >= 3, "no pushes were acknowledged before the kill");
+    assert!(
+        before_kill >= 3,
+        "no pushes were acknowledged before the kill"
+    );
     assert!(
         before_kill < PUSHERS * IMAGES_PER_PUSHER,
         "every push finished before the kill"

@@ -274,7 +274,8 @@ async fn embedded_registry_moves_to_postgres_and_s3() {
     assert!(again["tables"]
         .as_array()
         .is_some_and(|ts| ts.iter().all(|t| t["copied"] == 0
-            || ["registry_settings", "admin_account"].contains(&t["table"].as_str().unwrap_or("")))));
+            || ["registry_settings", "admin_account"]
+                .contains(&t["table"].as_str().unwrap_or("")))));
 
     // Another registry may not be merged into this target.
     let other = tempfile::Builder::new()

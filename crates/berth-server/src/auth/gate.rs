@@ -418,7 +418,25 @@ impl AuthService {
             json!({ "missing": missing_json }),
         );
         let detail = with_reason(access_detail(required), reason);
-        if self.live.strike(&claims.jti, &scope) {
+        // Replicas on one database share strikes: the client's second try
+        // may reach another replica.
+        let mut struck = self.live.strike(&claims.jti, &scope);
+        if !struck && self.repo.shares_strikes() {
+            match self
+                .repo
+                .strike_token(
+                    &claims.jti,
+                    &scope,
+                    self.live.now(),
+                    super::live::STRIKE_TTL,
+                )
+                .await
+            {
+                Ok(s) => struck = s,
+                Err(e) => tracing::warn!(error = %e, "recording a token strike failed"),
+            }
+        }
+        if struck {
             audit.login(OP, reason);
             return Err(denied(message, detail, Some(challenge)));
         }

@@ -29,7 +29,7 @@ use dashmap::DashMap;
 /// How long (seconds) a live principal + policy is reused.
 pub const LIVE_TTL: u64 = 30;
 /// How long (seconds) a strike is remembered.
-const STRIKE_TTL: u64 = 120;
+pub const STRIKE_TTL: u64 = 120;
 /// Bound of each cache; past it the cache is emptied (cheap, rare).
 const CAPACITY: usize = 50_000;
 
@@ -99,6 +99,11 @@ impl LiveCaches {
             .is_some_and(|t| now.saturating_sub(*t) < STRIKE_TTL);
         self.strikes.insert(key, now);
         seen
+    }
+
+    /// The caches' clock, unix seconds.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
     }
 
     /// Forget live principals (after a policy change in this process).

@@ -33,6 +33,7 @@ mod roles;
 mod scope_maps;
 mod service_principals;
 mod settings;
+mod strikes;
 mod throttle;
 mod tokens;
 mod users;

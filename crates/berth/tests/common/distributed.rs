@@ -182,12 +182,40 @@ async fn forward(
     *req.uri_mut() = uri;
     match client.request(req).await {
         Ok(resp) => Ok(resp.map(Either::Left)),
+        // The client's own request body failed (it was cut short): what a
+        // load balancer answers then is 400, not 502.
+        Err(e) if client_body_failed(&e) => Ok(status(
+            hyper::StatusCode::BAD_REQUEST,
+            &format!("request body: {e}"),
+        )),
         Err(e) => Ok(bad_gateway(&format!("replica on port {port}: {e}"))),
     }
 }
 
-fn bad_gateway(msg: &str) -> Response<ProxyBody> {
+/// Whether a forwarding error came from the client's request body rather
+/// than from the replica.
+fn client_body_failed(e: &hyper_util::client::legacy::Error) -> bool {
+    if e.is_connect() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_user() || h.is_body_write_aborted() {
+                return true;
+            }
+        }
+        source = s.source();
+    }
+    false
+}
+
+fn status(code: hyper::StatusCode, msg: &str) -> Response<ProxyBody> {
     let mut r = Response::new(Either::Right(Full::new(Bytes::from(msg.to_string()))));
-    *r.status_mut() = hyper::StatusCode::BAD_GATEWAY;
+    *r.status_mut() = code;
     r
+}
+
+fn bad_gateway(msg: &str) -> Response<ProxyBody> {
+    status(hyper::StatusCode::BAD_GATEWAY, msg)
 }

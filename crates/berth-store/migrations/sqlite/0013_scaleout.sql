@@ -9,3 +9,16 @@ CREATE TABLE storage_migration (
     started_at   INTEGER NOT NULL,
     finished_at  INTEGER
 );
+
+-- Tokens told "insufficient_scope" (401), shared by the replicas on one
+-- PostgreSQL database: a client that comes back with the same token gets
+-- 403 DENIED (oras-py refreshes its token only after a 403), whichever
+-- replica it reaches. The embedded registry keeps this in memory only.
+-- struck_at is unix seconds.
+CREATE TABLE token_strikes (
+    jti        TEXT    NOT NULL,
+    scope      TEXT    NOT NULL,
+    struck_at  INTEGER NOT NULL,
+    PRIMARY KEY (jti, scope)
+);
+CREATE INDEX token_strikes_at ON token_strikes (struck_at);
