@@ -97,8 +97,10 @@ impl GcService {
         loop {
             tick.tick().await;
             match self.run(false, "interval", None).await {
-                Ok(GcStart::Ran(r)) => tracing::info!(run = %r.id, links = r.links, blobs = r.blobs,
-                    bytes_freed = r.bytes_freed, "scheduled garbage collection finished"),
+                Ok(GcStart::Ran(r)) => {
+                    tracing::info!(run = %r.id, links = r.links, blobs = r.blobs,
+                    bytes_freed = r.bytes_freed, "scheduled garbage collection finished")
+                }
                 Ok(GcStart::Busy(_)) => {
                     tracing::info!("scheduled garbage collection skipped: another one is running")
                 }

@@ -128,7 +128,13 @@ async fn populate(reg: &Registry, manifests: usize) -> usize {
         "repositories",
         &["id", "name", "created_at"],
         (0..REPOS)
-            .map(|r| vec![Value::I(r as i64 + 1), Value::S(format!("bench/r{r:03}")), Value::I(old)])
+            .map(|r| {
+                vec![
+                    Value::I(r as i64 + 1),
+                    Value::S(format!("bench/r{r:03}")),
+                    Value::I(old),
+                ]
+            })
             .collect(),
     )
     .await;
@@ -150,7 +156,13 @@ async fn populate(reg: &Registry, manifests: usize) -> usize {
         digests
             .iter()
             .enumerate()
-            .map(|(i, d)| vec![Value::I(repo_of_blob[i] as i64 + 1), Value::S(d.clone()), Value::I(old)])
+            .map(|(i, d)| {
+                vec![
+                    Value::I(repo_of_blob[i] as i64 + 1),
+                    Value::S(d.clone()),
+                    Value::I(old),
+                ]
+            })
             .collect(),
     )
     .await;
@@ -165,7 +177,11 @@ async fn populate(reg: &Registry, manifests: usize) -> usize {
         let md = Digest::sha256(&content).to_string();
         let repo_id = (m % REPOS) as i64 + 1;
         for d in &ds {
-            refs.push(vec![Value::I(repo_id), Value::S(md.clone()), Value::S(d.to_string())]);
+            refs.push(vec![
+                Value::I(repo_id),
+                Value::S(md.clone()),
+                Value::S(d.to_string()),
+            ]);
         }
         tags.push(vec![
             Value::I(repo_id),
@@ -186,12 +202,32 @@ async fn populate(reg: &Registry, manifests: usize) -> usize {
     insert_rows(
         reg,
         "manifests",
-        &["repository_id", "digest", "media_type", "size", "content", "created_at", "refs_recorded"],
+        &[
+            "repository_id",
+            "digest",
+            "media_type",
+            "size",
+            "content",
+            "created_at",
+            "refs_recorded",
+        ],
         mrows,
     )
     .await;
-    insert_rows(reg, "manifest_blobs", &["repository_id", "manifest_digest", "digest"], refs).await;
-    insert_rows(reg, "tags", &["repository_id", "name", "digest", "updated_at"], tags).await;
+    insert_rows(
+        reg,
+        "manifest_blobs",
+        &["repository_id", "manifest_digest", "digest"],
+        refs,
+    )
+    .await;
+    insert_rows(
+        reg,
+        "tags",
+        &["repository_id", "name", "digest", "updated_at"],
+        tags,
+    )
+    .await;
     eprintln!("wrote the metadata in {:?}", t.elapsed());
     blobs - referenced
 }
@@ -204,7 +240,11 @@ struct Stats {
 
 fn summary(name: &str, mut v: Vec<Duration>, secs: f64) -> String {
     v.sort();
-    let q = |f: f64| v.get(((v.len() as f64 * f) as usize).min(v.len().saturating_sub(1))).copied().unwrap_or_default();
+    let q = |f: f64| {
+        v.get(((v.len() as f64 * f) as usize).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     format!(
         "{name}: {} ops, {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         v.len(),
@@ -217,7 +257,12 @@ fn summary(name: &str, mut v: Vec<Duration>, secs: f64) -> String {
 
 /// Pushes (two small blobs and a manifest) and pulls (a tag and its config
 /// blob) from WORKERS tasks each, until `stop`.
-async fn workload(reg: Arc<Registry>, stop: Arc<AtomicBool>, manifests: usize, seed: usize) -> Stats {
+async fn workload(
+    reg: Arc<Registry>,
+    stop: Arc<AtomicBool>,
+    manifests: usize,
+    seed: usize,
+) -> Stats {
     let mut tasks = Vec::new();
     for w in 0..WORKERS {
         let reg = reg.clone();
@@ -227,33 +272,55 @@ async fn workload(reg: Arc<Registry>, stop: Arc<AtomicBool>, manifests: usize, s
             let mut i = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                let repo: RepositoryName = format!("bench/r{:03}", (w * 7 + i) % REPOS).parse().expect("name");
+                let repo: RepositoryName = format!("bench/r{:03}", (w * 7 + i) % REPOS)
+                    .parse()
+                    .expect("name");
                 // Push.
                 let t = Instant::now();
                 let mut ds = Vec::new();
                 for k in 0..2 {
                     let data = Bytes::from(format!("new {seed} {w} {i} {k}").repeat(32));
                     let d = Digest::sha256(&data);
-                    let body: berth_store::ByteStream = Box::pin(futures::stream::iter([Ok::<_, std::io::Error>(data.clone())]));
-                    reg.put_blob(&repo, &d, body, Some(data.len() as u64)).await.expect("push blob");
+                    let body: berth_store::ByteStream =
+                        Box::pin(futures::stream::iter([Ok::<_, std::io::Error>(
+                            data.clone(),
+                        )]));
+                    reg.put_blob(&repo, &d, body, Some(data.len() as u64))
+                        .await
+                        .expect("push blob");
                     ds.push(d);
                 }
                 let m = manifest_json(&ds[0], &[&ds[1]]);
-                reg.put_manifest(&repo, &Reference::Tag(format!("n{seed}-{w}-{i}").parse().expect("tag")), &[], Some(OCI_MANIFEST), &m, &ManifestValidation::default())
-                    .await
-                    .expect("push manifest");
+                reg.put_manifest(
+                    &repo,
+                    &Reference::Tag(format!("n{seed}-{w}-{i}").parse().expect("tag")),
+                    &[],
+                    Some(OCI_MANIFEST),
+                    &m,
+                    &ManifestValidation::default(),
+                )
+                .await
+                .expect("push manifest");
                 s.push.push(t.elapsed());
                 // Pull.
                 let t = Instant::now();
                 let m = (w * 7919 + i * 104_729) % manifests;
-                let repo: RepositoryName = format!("bench/r{:03}", m % REPOS).parse().expect("name");
+                let repo: RepositoryName =
+                    format!("bench/r{:03}", m % REPOS).parse().expect("name");
                 let got = reg
-                    .get_manifest(&repo, &Reference::Tag(format!("t{m}").parse().expect("tag")))
+                    .get_manifest(
+                        &repo,
+                        &Reference::Tag(format!("t{m}").parse().expect("tag")),
+                    )
                     .await
                     .expect("pull")
                     .expect("manifest present");
-                let info = berth_core::manifest::parse_manifest(Some(&got.media_type), &got.content).expect("parse");
-                if let Some(BlobRead::File { mut file, .. }) = reg.read_blob(&repo, &info.blobs[0]).await.expect("blob") {
+                let info =
+                    berth_core::manifest::parse_manifest(Some(&got.media_type), &got.content)
+                        .expect("parse");
+                if let Some(BlobRead::File { mut file, .. }) =
+                    reg.read_blob(&repo, &info.blobs[0]).await.expect("blob")
+                {
                     use tokio::io::AsyncReadExt;
                     let mut v = Vec::new();
                     file.read_to_end(&mut v).await.expect("read");
@@ -276,11 +343,17 @@ async fn workload(reg: Arc<Registry>, stop: Arc<AtomicBool>, manifests: usize, s
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let manifests: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let manifests: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("tmp");
     let reg = Arc::new(Registry::open(dir.path()).await.expect("open"));
     let garbage = populate(&reg, manifests).await;
-    println!("data: {manifests} manifests, {} blobs, {garbage} garbage", manifests * 2);
+    println!(
+        "data: {manifests} manifests, {} blobs, {garbage} garbage",
+        manifests * 2
+    );
 
     // Without a collection.
     let stop = Arc::new(AtomicBool::new(false));
@@ -296,17 +369,35 @@ async fn main() {
 
     // A collection alone (dry run: what it finds, no deletion).
     let t = Instant::now();
-    let dry = match reg.collector().run(&GcOptions { dry_run: true, ..GcOptions::default() }).await.expect("dry") {
+    let dry = match reg
+        .collector()
+        .run(&GcOptions {
+            dry_run: true,
+            ..GcOptions::default()
+        })
+        .await
+        .expect("dry")
+    {
         GcStart::Ran(r) => r,
         GcStart::Busy(_) => panic!("busy"),
     };
-    println!("dry run: {} links, {} blobs in {:.2} s", dry.links, dry.blobs, t.elapsed().as_secs_f64());
+    println!(
+        "dry run: {} links, {} blobs in {:.2} s",
+        dry.links,
+        dry.blobs,
+        t.elapsed().as_secs_f64()
+    );
 
     // The collection, with the same load running.
     let stop = Arc::new(AtomicBool::new(false));
     let load = tokio::spawn(workload(reg.clone(), stop.clone(), manifests, 1));
     let t = Instant::now();
-    let run = match reg.collector().run(&GcOptions::default()).await.expect("gc") {
+    let run = match reg
+        .collector()
+        .run(&GcOptions::default())
+        .await
+        .expect("gc")
+    {
         GcStart::Ran(r) => r,
         GcStart::Busy(_) => panic!("busy"),
     };

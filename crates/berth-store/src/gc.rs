@@ -562,10 +562,7 @@ impl Collector {
         };
         let mut candidates = Vec::with_capacity(rows.len());
         for r in &rows {
-            candidates.push((
-                r.try_get::<String, _>(0)?,
-                r.try_get::<i64, _>(1)? as u64,
-            ));
+            candidates.push((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)? as u64));
         }
         if options.dry_run {
             for (digest, size) in candidates {
@@ -817,7 +814,10 @@ fn run_row(r: &sqlx::any::AnyRow) -> Result<GcRun, StoreError> {
                 .into_iter()
                 .map(DeletionRecord::into_deletion)
                 .collect();
-            let truncated = v.get("truncated").and_then(|t| t.as_bool()).unwrap_or(false);
+            let truncated = v
+                .get("truncated")
+                .and_then(|t| t.as_bool())
+                .unwrap_or(false);
             (deleted, truncated)
         })
         .unwrap_or_default();

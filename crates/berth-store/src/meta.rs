@@ -366,11 +366,11 @@ impl MetaStore {
              WHERE r.name = $1 AND l.digest = $2"
         };
         let present = sqlx::query(sql)
-        .bind(from)
-        .bind(digest.to_string())
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
+            .bind(from)
+            .bind(digest.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
         if !present {
             return Ok(false);
         }

@@ -51,9 +51,7 @@ async fn push_blob(reg: &Registry, r: &str, data: &Bytes) -> Digest {
 }
 
 fn image(config: &(Digest, Bytes), layers: &[&(Digest, Bytes)]) -> Vec<u8> {
-    let desc = |(d, b): &(Digest, Bytes), mt: &str| {
-        json!({"mediaType": mt, "digest": d.to_string(), "size": b.len()})
-    };
+    let desc = |(d, b): &(Digest, Bytes), mt: &str| json!({"mediaType": mt, "digest": d.to_string(), "size": b.len()});
     serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -171,13 +169,22 @@ async fn unreferenced_blob_survives_the_grace_period_then_goes() {
     tick().await;
     let run = gc(&reg, Duration::from_secs(3600)).await;
     assert_eq!((run.links, run.blobs), (0, 0), "{run:?}");
-    assert!(reg.stat_blob(&repo("a/b"), &d).await.expect("stat").is_some());
+    assert!(reg
+        .stat_blob(&repo("a/b"), &d)
+        .await
+        .expect("stat")
+        .is_some());
     // A manifest pushed now still finds its layer.
     let cfg = blob("cfg");
     push_blob(&reg, "a/b", &cfg.1).await;
-    push_manifest(&reg, "a/b", "v1", &image(&cfg, &[&(d.clone(), data.clone())]))
-        .await
-        .expect("manifest after a collection within the grace period");
+    push_manifest(
+        &reg,
+        "a/b",
+        "v1",
+        &image(&cfg, &[&(d.clone(), data.clone())]),
+    )
+    .await
+    .expect("manifest after a collection within the grace period");
     // Without the manifest and past the grace period, both go.
     let lonely = blob("lonely2");
     push_blob(&reg, "a/b", &lonely.1).await;
@@ -226,13 +233,23 @@ async fn shared_blob_stays_until_its_last_link_goes() {
         .expect("dry run"));
     assert_eq!((dry.links, dry.blobs), (2, 0), "{dry:?}");
     assert!(dry.dry_run);
-    assert!(reg.stat_blob(&repo("one"), &layer.0).await.expect("stat").is_some());
+    assert!(reg
+        .stat_blob(&repo("one"), &layer.0)
+        .await
+        .expect("stat")
+        .is_some());
     let run = gc(&reg, Duration::ZERO).await;
     assert_eq!((run.links, run.blobs), (2, 0), "{run:?}");
     assert_eq!(run.deleted.len(), 2);
-    assert!(run.deleted.iter().all(|d| d.kind == GcKind::BlobLink
-        && d.repository.as_deref() == Some("one")));
-    assert!(reg.stat_blob(&repo("one"), &layer.0).await.expect("stat").is_none());
+    assert!(run
+        .deleted
+        .iter()
+        .all(|d| d.kind == GcKind::BlobLink && d.repository.as_deref() == Some("one")));
+    assert!(reg
+        .stat_blob(&repo("one"), &layer.0)
+        .await
+        .expect("stat")
+        .is_none());
     pull_whole(&reg, "two", &d2).await.expect("two pulls whole");
     // Now the last manifest goes: its links, then the blobs.
     reg.delete_manifest(&repo("two"), &Reference::Digest(d2))
@@ -244,7 +261,12 @@ async fn shared_blob_stays_until_its_last_link_goes() {
     assert!(!reg.blob_backend().has_blob(&layer.0).await.expect("stat"));
     assert!(!reg.blob_backend().has_blob(&cfg.0).await.expect("stat"));
     // The record is readable afterwards (what GET /api/v1/gc/{id} shows).
-    let stored = reg.collector().get(&run.id).await.expect("get").expect("row");
+    let stored = reg
+        .collector()
+        .get(&run.id)
+        .await
+        .expect("get")
+        .expect("row");
     assert_eq!(stored.state, "finished");
     assert_eq!(stored.blobs, 2);
 }
@@ -273,7 +295,9 @@ async fn manifests_pushed_before_references_were_recorded_keep_their_blobs() {
     tick().await;
     let run = gc(&reg, Duration::ZERO).await;
     assert_eq!((run.links, run.blobs), (0, 0), "{run:?}");
-    pull_whole(&reg, "old", &d).await.expect("legacy manifest pulls whole");
+    pull_whole(&reg, "old", &d)
+        .await
+        .expect("legacy manifest pulls whole");
     let refs: i64 = sqlx::query("SELECT COUNT(*) FROM manifest_blobs")
         .fetch_one(reg.meta().read_pool())
         .await
@@ -297,7 +321,11 @@ async fn race(reg: Arc<Registry>) {
             let mut runs = 0u32;
             let mut deleted = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let GcStart::Ran(r) = reg.collector().run(&opts(Duration::ZERO)).await.expect("gc")
+                if let GcStart::Ran(r) = reg
+                    .collector()
+                    .run(&opts(Duration::ZERO))
+                    .await
+                    .expect("gc")
                 {
                     runs += 1;
                     deleted += r.links + r.blobs;
@@ -357,16 +385,23 @@ async fn race(reg: Arc<Registry>) {
         kept.len()
     );
     assert!(runs >= 2, "the collector ran during the pushes");
-    assert!(deleted > 0, "the collector deleted something during the pushes");
+    assert!(
+        deleted > 0,
+        "the collector deleted something during the pushes"
+    );
     for (r, d) in &kept {
-        pull_whole(&reg, r, d).await.expect("acknowledged manifest pulls whole");
+        pull_whole(&reg, r, d)
+            .await
+            .expect("acknowledged manifest pulls whole");
     }
     assert_links_have_bytes(&reg).await;
     // A last collection leaves them whole too.
     tick().await;
     gc(&reg, Duration::ZERO).await;
     for (r, d) in &kept {
-        pull_whole(&reg, r, d).await.expect("still whole after a final collection");
+        pull_whole(&reg, r, d)
+            .await
+            .expect("still whole after a final collection");
     }
 }
 
@@ -435,7 +470,11 @@ async fn replicas_on_postgres_collect_one_at_a_time() {
         .await
         .expect("unlock");
     drop(conn);
-    ran(b.collector().run(&opts(Duration::ZERO)).await.expect("b runs now"));
+    ran(b
+        .collector()
+        .run(&opts(Duration::ZERO))
+        .await
+        .expect("b runs now"));
 }
 
 #[tokio::test]
@@ -472,7 +511,12 @@ async fn a_collection_cut_off_anywhere_leaves_no_link_without_bytes() {
         .await
         .expect("push");
     for i in 0..600 {
-        push_blob(&reg, &format!("junk{}", i % 5), &blob(&format!("junk{i}")).1).await;
+        push_blob(
+            &reg,
+            &format!("junk{}", i % 5),
+            &blob(&format!("junk{i}")).1,
+        )
+        .await;
     }
     tick().await;
     for cut_us in [200u64, 1_000, 3_000, 8_000, 20_000, 50_000] {
@@ -482,7 +526,9 @@ async fn a_collection_cut_off_anywhere_leaves_no_link_without_bytes() {
         )
         .await;
         assert_links_have_bytes(&reg).await;
-        pull_whole(&reg, "k", &kept).await.expect("kept manifest whole");
+        pull_whole(&reg, "k", &kept)
+            .await
+            .expect("kept manifest whole");
     }
     let last = gc(&reg, Duration::ZERO).await;
     eprintln!("final run after cuts: {last:?}");
@@ -492,7 +538,10 @@ async fn a_collection_cut_off_anywhere_leaves_no_link_without_bytes() {
         .expect("count")
         .get(0);
     assert_eq!(left, 2, "only the kept manifest's blobs remain");
-    assert_eq!(reg.blob_backend().list_blobs().await.expect("list").len(), 2);
+    assert_eq!(
+        reg.blob_backend().list_blobs().await.expect("list").len(),
+        2
+    );
     // An earlier run cut off is reported as interrupted, not running.
     assert!(reg.collector().running().await.expect("running").is_none());
 }

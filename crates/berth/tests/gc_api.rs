@@ -11,7 +11,9 @@ use common::*;
 use serde_json::Value;
 
 async fn pull_whole(reg: &Registry, repo: &str, image: &Image) {
-    reg.get_manifest(repo, &image.digest()).await.expect_status(200);
+    reg.get_manifest(repo, &image.digest())
+        .await
+        .expect_status(200);
     for b in image.blobs() {
         let r = reg.get_blob(repo, &sha256(b)).await;
         r.expect_status(200);
@@ -24,8 +26,12 @@ async fn berth_gc_reports_deletes_audits_and_counts() {
     let reg = server.registry();
     let keep = Image::random(2, 512);
     let drop = Image::random(2, 512);
-    reg.push_image("gc/app", "keep", &keep).await.expect_status(201);
-    reg.push_image("gc/app", "drop", &drop).await.expect_status(201);
+    reg.push_image("gc/app", "keep", &keep)
+        .await
+        .expect_status(201);
+    reg.push_image("gc/app", "drop", &drop)
+        .await
+        .expect_status(201);
     reg.delete(&format!("/v2/gc/app/manifests/{}", drop.digest()))
         .await
         .expect_status(202);
@@ -35,7 +41,10 @@ async fn berth_gc_reports_deletes_audits_and_counts() {
     env.login_owner(&server);
     let dry = env.json(&["gc", "--dry-run", "--output", "json"]);
     assert_eq!(dry["dryRun"], true, "{dry}");
-    assert_eq!(dry["links"], 3, "config and two layers of the deleted image: {dry}");
+    assert_eq!(
+        dry["links"], 3,
+        "config and two layers of the deleted image: {dry}"
+    );
     assert_eq!(dry["blobs"], 3, "{dry}");
     // Nothing went.
     for b in drop.blobs() {
@@ -69,7 +78,10 @@ async fn berth_gc_reports_deletes_audits_and_counts() {
     for _ in 0..50 {
         let logs: Value = server
             .client()
-            .get(format!("{}/api/v1/logs/repository?repository=gc/app", server.base_url()))
+            .get(format!(
+                "{}/api/v1/logs/repository?repository=gc/app",
+                server.base_url()
+            ))
             .send()
             .await
             .expect("logs")
@@ -120,7 +132,9 @@ async fn a_server_killed_mid_collection_leaves_every_manifest_whole() {
     let mut server = TestServer::start_with(&["--gc-grace", "0s"]).await;
     let reg = server.registry();
     let keep = Image::random(2, 1024);
-    reg.push_image("crash/app", "keep", &keep).await.expect_status(201);
+    reg.push_image("crash/app", "keep", &keep)
+        .await
+        .expect_status(201);
     for i in 0..300 {
         reg.push_blob(&format!("crash/junk{}", i % 3), &random_bytes(64 + i))
             .await;

@@ -72,7 +72,10 @@ pub async fn run(args: GcArgs) -> anyhow::Result<()> {
         println!();
         ctx.print(&deleted, DELETED);
         if run.get("truncated").and_then(Value::as_bool) == Some(true) {
-            println!("(only the first {} deletions are listed)", deleted.as_array().map_or(0, Vec::len));
+            println!(
+                "(only the first {} deletions are listed)",
+                deleted.as_array().map_or(0, Vec::len)
+            );
         }
     }
     Ok(())

@@ -57,7 +57,7 @@ pub async fn start(
     let Some(gc) = state.gc.clone() else {
         return Err(MgmtError::internal("garbage collection is not configured"));
     };
-    let who = caller.principal.reference();
+    let who = caller.principal.reference().to_string();
     let identity = crate::audit::identity_of(&caller.principal);
     // The collection goes on even if the client disconnects.
     let run = tokio::spawn(async move { gc.run(req.dry_run, &who, identity).await })

@@ -40,6 +40,10 @@ CREATE INDEX manifest_children_child ON manifest_children(repository_id, child_d
 -- links of a repository that still has a manifest at 0 are never swept.
 ALTER TABLE manifests ADD COLUMN refs_recorded INTEGER NOT NULL DEFAULT 0;
 
+-- The sweep asks, for every link, whether its repository still has such a
+-- manifest: answered from this (normally empty) index.
+CREATE INDEX manifests_unrecorded ON manifests(repository_id) WHERE refs_recorded = 0;
+
 -- One row per collection (the latest ones are the status the API reports;
 -- every replica sees them).
 CREATE TABLE gc_runs (
