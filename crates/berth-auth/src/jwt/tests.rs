@@ -649,7 +649,10 @@ fn time_window_function() {
 #[test]
 fn fuzz_token_verification() {
     let (svc, _clock) = setup();
-    let issued = svc.issue_access("alice", pull_on("team/app")).unwrap().token;
+    let issued = svc
+        .issue_access("alice", pull_on("team/app"))
+        .unwrap()
+        .token;
     let (h, rest) = issued.split_once('.').unwrap();
     let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let forged = format!("{none_header}.{}", rest);
