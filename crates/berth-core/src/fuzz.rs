@@ -231,7 +231,9 @@ pub fn run(name: &str, seeds: &[&[u8]], target: impl Fn(&[u8])) {
 /// given lossily converted.
 pub fn run_str(name: &str, seeds: &[&str], target: impl Fn(&str)) {
     let seeds: Vec<&[u8]> = seeds.iter().map(|s| s.as_bytes()).collect();
-    run(name, &seeds, |bytes| target(&String::from_utf8_lossy(bytes)));
+    run(name, &seeds, |bytes| {
+        target(&String::from_utf8_lossy(bytes))
+    });
 }
 
 fn fnv(bytes: &[u8]) -> u64 {

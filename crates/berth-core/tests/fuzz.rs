@@ -15,7 +15,15 @@ fn fuzz_digests_and_references() {
     let sha512 = format!("sha512:{}", "ab".repeat(64));
     run_str(
         "reference",
-        &[SHA256, &sha512, "latest", "v1.2.3-rc_1", "sha256:", ":", "A:b"],
+        &[
+            SHA256,
+            &sha512,
+            "latest",
+            "v1.2.3-rc_1",
+            "sha256:",
+            ":",
+            "A:b",
+        ],
         |s| {
             if let Ok(d) = s.parse::<Digest>() {
                 assert_eq!(d.to_string(), s, "a digest prints as parsed");
@@ -35,7 +43,14 @@ fn fuzz_digests_and_references() {
 fn fuzz_repository_names() {
     run_str(
         "repository_name",
-        &["library/alpine", "a", "a/b-c/d__e.f", "x/../y", "UPPER/case", "a//b"],
+        &[
+            "library/alpine",
+            "a",
+            "a/b-c/d__e.f",
+            "x/../y",
+            "UPPER/case",
+            "a//b",
+        ],
         |s| {
             if let Ok(n) = s.parse::<RepositoryName>() {
                 assert_eq!(n.to_string(), s);

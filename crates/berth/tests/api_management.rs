@@ -785,3 +785,102 @@ async fn token_from_api_pushes_only_where_allowed() {
     let denied = push("other/app").await.expect("push");
     assert_eq!(denied.status(), 403, "push to other/app");
 }
+
+/// Issue 16: the registry always keeps a registry-wide Owner. Removing the
+/// last Owner assignment — directly, or by deleting or disabling the user
+/// that holds it — is refused with 409 and changes nothing; with a second
+/// Owner it works.
+#[tokio::test]
+async fn the_last_owner_cannot_be_removed() {
+    let server = TestServer::start().await;
+    let api = Api::owner(&server).await;
+    let owners = api
+        .expect(
+            Method::GET,
+            &format!("/api/v1/role-assignments?assignee={OWNER_USER}"),
+            None,
+            200,
+        )
+        .await;
+    let owner_ids: Vec<String> = owners
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|a| a["role"] == "Owner" && a["scope"] == "registry")
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(owner_ids.len(), 1, "{owners}");
+    let path = format!("/api/v1/role-assignments/{}", owner_ids[0]);
+
+    let refused = api.expect(Method::DELETE, &path, None, 409).await;
+    assert_eq!(error_code(&refused), "CONFLICT");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("without an Owner")),
+        "{refused}"
+    );
+    let user = format!("/api/v1/users/{OWNER_USER}");
+    api.expect(Method::DELETE, &user, None, 409).await;
+    api.expect(Method::PATCH, &user, Some(json!({"enabled": false})), 409)
+        .await;
+    // Still an Owner: role assignments can still be managed.
+    api.expect(Method::GET, "/api/v1/role-assignments", None, 200)
+        .await;
+
+    // With a second Owner, the first assignment may go.
+    let second = user_with_role(&server, &api, "second-owner", "Owner").await;
+    api.expect(Method::DELETE, &path, None, 204).await;
+    // Now the second Owner holds the last one.
+    let (s, _) = second
+        .send(Method::DELETE, &format!("/api/v1/users/{OWNER_USER}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let v = second
+        .expect(Method::DELETE, "/api/v1/users/second-owner", None, 409)
+        .await;
+    assert_eq!(error_code(&v), "CONFLICT");
+}
+
+/// Issue 16: a 405 carries the API's error shape and an `Allow` header.
+#[tokio::test]
+async fn method_not_allowed_names_the_allowed_methods() {
+    let server = TestServer::start().await;
+    let api = Api::owner(&server).await;
+    for (path, allow) in [
+        ("/api/v1/repositories/team/app", "DELETE"),
+        ("/api/v1/repositories/team/app/tags", "GET,HEAD"),
+        ("/api/v1/repositories/team/app/manifests", "GET,HEAD"),
+    ] {
+        let r = server
+            .client()
+            .put(format!("{}{path}", server.base_url()))
+            .header("authorization", &api.auth)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(
+            r.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{path}"
+        );
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(error_code(&v), "METHOD_NOT_ALLOWED", "{path}");
+    }
+    let r = server
+        .client()
+        .put(format!("{}/api/v1/users", server.base_url()))
+        .header("authorization", &api.auth)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 405);
+    let allow = r
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+}

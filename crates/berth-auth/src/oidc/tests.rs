@@ -166,7 +166,10 @@ fn fuzz_assertions_and_jwks() {
     let rs = i.sign(json!({"alg": "RS256", "kid": "k1"}), claims());
     berth_core::fuzz::run_str("oidc_assertion", &[&good, &rs, "a.b.c"], |token| {
         let accepted = check(token, &keys).is_ok();
-        assert!(!accepted || token == good, "a mutated assertion was accepted: {token:?}");
+        assert!(
+            !accepted || token == good,
+            "a mutated assertion was accepted: {token:?}"
+        );
     });
     let p = i.key.public_key().as_ref();
     let jwks = serde_json::to_vec(&json!({"keys": [{

@@ -47,7 +47,9 @@ mod tests {
 
     #[test]
     fn reads_the_first_line() {
-        assert!(storage_full("storage full\nstorage: full, 0 bytes free of 8388608; …\n"));
+        assert!(storage_full(
+            "storage full\nstorage: full, 0 bytes free of 8388608; …\n"
+        ));
         assert!(!storage_full("ok\nstorage: ok, 100 bytes free of 200\n"));
         assert!(!storage_full(""));
         assert!(!storage_full("ok\nstorage full\n"));

@@ -44,7 +44,9 @@ impl From<GroupInfo> for GroupView {
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
     /// Group name: 1-128 characters, no control characters or surrounding spaces.
-    #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$")]
+    #[schema(
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub name: String,
 }
 
@@ -141,7 +143,12 @@ pub async fn delete(
     caller.require(ManagementAction::Write)?;
     let g = group_by_name(&state, &name).await?;
     let me = berth_auth::role::Assignee::Group(g.id);
-    super::role_assignments::keep_an_owner(&state, |i| i.assignment.assignee == me, "deleting this group").await?;
+    super::role_assignments::keep_an_owner(
+        &state,
+        |i| i.assignment.assignee == me,
+        "deleting this group",
+    )
+    .await?;
     state.auth.repo.delete_group(g.id).await?;
     state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)

@@ -200,9 +200,15 @@ impl utoipa::Modify for CommonResponses {
                         .or_insert_with(|| error(description));
                 };
                 if has_body || has_params {
-                    add("400", "invalid request (`INVALID`, `field` names the culprit)");
+                    add(
+                        "400",
+                        "invalid request (`INVALID`, `field` names the culprit)",
+                    );
                 }
-                add("401", "no or bad credentials (`UNAUTHORIZED`, with a challenge)");
+                add(
+                    "401",
+                    "no or bad credentials (`UNAUTHORIZED`, with a challenge)",
+                );
                 add("403", "the caller's role does not allow this (`DENIED`)");
                 if templated {
                     add("404", "no such object (`NOT_FOUND`)");
@@ -211,7 +217,10 @@ impl utoipa::Modify for CommonResponses {
                     add("413", "the request body is over 1 MiB (`TOO_LARGE`)");
                 }
                 if writes {
-                    add("507", "storage is full; nothing was changed (`STORAGE_FULL`)");
+                    add(
+                        "507",
+                        "storage is full; nothing was changed (`STORAGE_FULL`)",
+                    );
                 }
             }
         }

@@ -219,7 +219,12 @@ pub async fn delete(
     caller.require(ManagementAction::ManageRoleAssignments)?;
     let missing = || MgmtError::not_found(format!("no role assignment {id:?}"));
     let uuid = Uuid::parse_str(&id).map_err(|_| missing())?;
-    keep_an_owner(&state, |i| i.id == uuid, "deleting the last registry-wide Owner role assignment").await?;
+    keep_an_owner(
+        &state,
+        |i| i.id == uuid,
+        "deleting the last registry-wide Owner role assignment",
+    )
+    .await?;
     if !state.auth.repo.delete_role_assignment(uuid).await? {
         return Err(missing());
     }

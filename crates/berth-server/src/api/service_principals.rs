@@ -49,7 +49,9 @@ impl From<ServicePrincipalInfo> for ServicePrincipalView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateServicePrincipal {
     /// Display name.
-    #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$")]
+    #[schema(
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub name: String,
     /// Secret validity in days (default 365).
     #[serde(default, deserialize_with = "super::lenient::opt_u64")]

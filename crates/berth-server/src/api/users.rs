@@ -177,7 +177,12 @@ pub async fn update(
     let id = user_id(&state, &name).await?;
     if req.enabled == Some(false) {
         let me = Assignee::User(id);
-        keep_an_owner(&state, |i| i.assignment.assignee == me, "disabling this user").await?;
+        keep_an_owner(
+            &state,
+            |i| i.assignment.assignee == me,
+            "disabling this user",
+        )
+        .await?;
     }
     if let Some(p) = &req.password {
         check_password(p)?;
@@ -203,7 +208,12 @@ pub async fn delete(
     caller.require(ManagementAction::Write)?;
     let id = user_id(&state, &name).await?;
     let me = Assignee::User(id);
-    keep_an_owner(&state, |i| i.assignment.assignee == me, "deleting this user").await?;
+    keep_an_owner(
+        &state,
+        |i| i.assignment.assignee == me,
+        "deleting this user",
+    )
+    .await?;
     if !state.auth.repo.delete_user(id).await? {
         return Err(MgmtError::not_found(format!("no user named {name:?}")));
     }

@@ -54,7 +54,9 @@ impl From<WorkloadIdentityInfo> for WorkloadIdentityView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateWorkloadIdentity {
     /// Display name (unique).
-    #[schema(pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$")]
+    #[schema(
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$"
+    )]
     pub name: String,
     /// Issuer URL: `https://…` (plain `http://` only on loopback).
     #[schema(pattern = r"^https://\S+$")]

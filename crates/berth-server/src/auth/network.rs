@@ -111,7 +111,12 @@ mod tests {
         let peer: IpAddr = "10.0.0.1".parse().expect("ip");
         berth_core::fuzz::run(
             "forwarded_for",
-            &[b"192.0.2.1, 10.0.0.2", b"::ffff:192.0.2.1", b"2001:db8::1,,", b"unknown"],
+            &[
+                b"192.0.2.1, 10.0.0.2",
+                b"::ffff:192.0.2.1",
+                b"2001:db8::1,,",
+                b"unknown",
+            ],
             |bytes| {
                 let Ok(value) = axum::http::HeaderValue::from_bytes(bytes) else {
                     return;

@@ -210,7 +210,14 @@ mod tests {
     fn fuzz_range_headers() {
         berth_core::fuzz::run_str(
             "range",
-            &["bytes=0-4", "bytes=5-", "bytes=-3", "bytes=0-0,5-9", "bytes= 1 - 2 ", "items=1-2"],
+            &[
+                "bytes=0-4",
+                "bytes=5-",
+                "bytes=-3",
+                "bytes=0-0,5-9",
+                "bytes= 1 - 2 ",
+                "items=1-2",
+            ],
             |s| {
                 for size in [0, 1, 10, u64::MAX] {
                     match parse_range(Some(s), size) {

@@ -213,7 +213,14 @@ mod tests {
     fn fuzz_content_range_headers() {
         berth_core::fuzz::run(
             "content_range",
-            &[b"0-4", b"bytes 0-4/5", b"bytes=5-9", b"5-4", b"-", b"0-18446744073709551615"],
+            &[
+                b"0-4",
+                b"bytes 0-4/5",
+                b"bytes=5-9",
+                b"5-4",
+                b"-",
+                b"0-18446744073709551615",
+            ],
             |bytes| {
                 let Ok(value) = axum::http::HeaderValue::from_bytes(bytes) else {
                     return;
