@@ -68,7 +68,7 @@ fn digest(data: &[u8]) -> Digest {
 /// Commit a blob into `repo`; its digest.
 async fn blob(meta: &MetaStore, repo: &str, data: &[u8]) -> Digest {
     let d = digest(data);
-    meta.commit_blob(repo, &d, data.len() as u64, None)
+    meta.commit_blob(repo, &d, data.len() as u64, None, || async { Ok(true) })
         .await
         .expect("commit blob");
     d
@@ -106,7 +106,7 @@ async fn image(
 
 async fn put(meta: &MetaStore, repo: &str, d: &Digest, bytes: &[u8], tag: Option<&str>) {
     let info = parse_manifest(Some(IMAGE), bytes).expect("valid manifest");
-    meta.put_manifest(repo, d, &info, bytes, tag.as_slice())
+    meta.put_manifest(repo, d, &info, &[], bytes, tag.as_slice())
         .await
         .expect("put manifest");
 }
@@ -169,7 +169,7 @@ async fn manifests_tags_and_referrers(meta: &MetaStore) {
     let mb = serde_json::to_vec(&missing).unwrap();
     let info = parse_manifest(Some(IMAGE), &mb).unwrap();
     assert!(meta
-        .put_manifest(repo, &digest(&mb), &info, &mb, &["bad"])
+        .put_manifest(repo, &digest(&mb), &info, &[], &mb, &["bad"])
         .await
         .is_err());
     assert!(meta.manifest_by_tag(repo, "bad").await.unwrap().is_none());
@@ -256,7 +256,9 @@ async fn upload_sessions(meta: &MetaStore) {
     assert_eq!(ids[0].0, "u1");
     // Committing a blob finishes its session.
     let d = digest(b"done");
-    meta.commit_blob("app", &d, 4, Some("u1")).await.unwrap();
+    meta.commit_blob("app", &d, 4, Some("u1"), || async { Ok(true) })
+        .await
+        .unwrap();
     assert!(meta.upload("u1").await.unwrap().is_none());
     meta.create_upload("u2", "app").await.unwrap();
     assert!(meta.delete_upload("u2").await.unwrap());

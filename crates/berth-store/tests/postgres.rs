@@ -81,7 +81,7 @@ async fn replicas_starting_together_agree_on_one_signing_key() {
 async fn put_tagged(meta: &MetaStore, repo: &str, seed: &str, tag: &str) -> Digest {
     let config = format!("{{\"seed\":\"{seed}\"}}");
     let c = Digest::sha256(config.as_bytes());
-    meta.commit_blob(repo, &c, config.len() as u64, None)
+    meta.commit_blob(repo, &c, config.len() as u64, None, || async { Ok(true) })
         .await
         .expect("blob");
     let m = json!({
@@ -94,7 +94,7 @@ async fn put_tagged(meta: &MetaStore, repo: &str, seed: &str, tag: &str) -> Dige
     let bytes = serde_json::to_vec(&m).unwrap();
     let d = Digest::sha256(&bytes);
     let info = parse_manifest(None, &bytes).expect("manifest");
-    meta.put_manifest(repo, &d, &info, &bytes, &[tag])
+    meta.put_manifest(repo, &d, &info, &[], &bytes, &[tag])
         .await
         .expect("put");
     d
