@@ -38,7 +38,7 @@ fn evict(path: &PathBuf, offset: u64) {
         .and_then(|f| f.sync_all())
         .expect("sync blob");
     const BS: u64 = 4096;
-    assert!(offset % BS == 0, "page-aligned offset");
+    assert!(offset.is_multiple_of(BS), "page-aligned offset");
     let status = std::process::Command::new("dd")
         .arg(format!("if={}", path.display()))
         .args(["iflag=nocache", "count=0", "bs=4096"])
