@@ -140,7 +140,7 @@ render() {
         | ($D[$k] // {}) as $x | ($B[$k] // {}) as $y
         | if ($x.note or $y.note) then [$p[0], "", "", "note", ($x.note // "-"), ($y.note // "-"), ""] | @tsv
           else
-            ( (if ($p[0] | test("^(blob|image)-")) then
+            ( (if ($p[0] | test("^(blob|image|ci)-")) then
                  [["MiB/s", "mib_s"], ["time s", "time"], ["errors", "errors"], ["srv peak RSS MiB", "rss"], ["srv CPU s", "cpu"], ["client CPU s", "cli"]]
                elif $p[0] == "tags-list" then
                  [["ops/s", "ops_s"], ["time s", "time"], ["p50 ms", "p50"], ["p99 ms", "p99"], ["errors", "errors"],

@@ -88,6 +88,7 @@ async fn all_scenarios_against_distribution() {
         "blob-pull-parallel",
         "image-push",
         "image-pull",
+        "ci-push-pull",
     ] {
         let s = report.scenario(name).expect(name);
         assert_eq!(s.status, Status::Ok, "{name}");
@@ -98,6 +99,18 @@ async fn all_scenarios_against_distribution() {
             "{name}"
         );
     }
+    // ci-push-pull: the push, the second client's pull, its warm pull.
+    let ci = report.scenario("ci-push-pull").expect("ci-push-pull");
+    assert_eq!(ci.measurements.len(), 3, "three phases");
+    assert!(ci.measurements[0].name.starts_with("push "));
+    assert!(ci.measurements[1]
+        .name
+        .starts_with("pull from a second client"));
+    assert!(ci.measurements[2].name.starts_with("second pull (warm)"));
+    assert!(
+        ci.measurements.windows(2).all(|w| w[0].bytes == w[1].bytes),
+        "every phase moves the same images"
+    );
     let get = report.scenario("manifest-get").expect("manifest-get");
     // by-tag and by-digest at each of the two connection levels.
     assert_eq!(get.measurements.len(), 4);

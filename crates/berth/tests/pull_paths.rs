@@ -38,7 +38,7 @@ fn evict(path: &PathBuf, offset: u64) {
         .and_then(|f| f.sync_all())
         .expect("sync blob");
     const BS: u64 = 4096;
-    assert!(offset % BS == 0, "page-aligned offset");
+    assert!(offset.is_multiple_of(BS), "page-aligned offset");
     let status = std::process::Command::new("dd")
         .arg(format!("if={}", path.display()))
         .args(["iflag=nocache", "count=0", "bs=4096"])
@@ -118,7 +118,11 @@ async fn ranges_across_slice_boundaries_cold_and_warm() {
     let mib = 1024 * 1024;
     let cases: Vec<(String, usize, usize)> = vec![
         (format!("bytes=0-{}", 4 * mib - 1), 0, 4 * mib - 1),
-        (format!("bytes={}-{}", 4 * mib - 7, 4 * mib + 7), 4 * mib - 7, 4 * mib + 7),
+        (
+            format!("bytes={}-{}", 4 * mib - 7, 4 * mib + 7),
+            4 * mib - 7,
+            4 * mib + 7,
+        ),
         (format!("bytes=4097-{}", 8 * mib + 1), 4097, 8 * mib + 1),
         (format!("bytes={}-", BIG - 3), BIG - 3, BIG - 1),
         ("bytes=-5000".to_string(), BIG - 5000, BIG - 1),
@@ -139,7 +143,10 @@ async fn ranges_across_slice_boundaries_cold_and_warm() {
                 "{range} cold={cold}"
             );
             assert_eq!(r.body.len(), last - first + 1, "{range} cold={cold}");
-            assert!(r.body == data[*first..=*last], "bytes of {range} cold={cold}");
+            assert!(
+                r.body == data[*first..=*last],
+                "bytes of {range} cold={cold}"
+            );
         }
     }
     // HEAD of the same blob, cold: headers only.
@@ -297,7 +304,9 @@ async fn blob_file_shorter_than_recorded_is_never_served_as_complete() {
         };
         match outcome {
             Err(_) => {}
-            Ok(n) => panic!("a short blob file was sent as a complete body of {n} bytes ({range:?})"),
+            Ok(n) => {
+                panic!("a short blob file was sent as a complete body of {n} bytes ({range:?})")
+            }
         }
     }
     assert!(server.is_running(), "server survived");

@@ -363,7 +363,10 @@ pub(super) async fn ci_push_pull(ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     let second = ctx.second_client()?;
     for (case, pull_label) in [
-        ("pull from a second client, right after the push", "ci-push-pull pull"),
+        (
+            "pull from a second client, right after the push",
+            "ci-push-pull pull",
+        ),
         ("second pull (warm)", "ci-push-pull pull again"),
     ] {
         let (t, elapsed, usage) = pull_all(ctx, &second, &pushed, pull_label).await;

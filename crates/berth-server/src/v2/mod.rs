@@ -59,10 +59,9 @@ pub async fn dispatch(State(state): State<AppState>, req: axum::extract::Request
         parts.method,
         parts.uri,
         parts.headers,
-        peer,
+        Connection { peer, zero_copy },
         body,
         &audit,
-        zero_copy,
     )
     .await
     {
@@ -86,16 +85,24 @@ fn request_has_body(headers: &HeaderMap) -> bool {
         || content_length(headers).is_some_and(|l| l > 0)
 }
 
+/// What the connection layer said about a request's connection.
+struct Connection {
+    /// The client's address.
+    peer: Option<std::net::IpAddr>,
+    /// Whether blob bodies may go out with `sendfile` ([`crate::body::ZeroCopy`]).
+    zero_copy: bool,
+}
+
 async fn route_request(
     state: AppState,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    peer: Option<std::net::IpAddr>,
+    conn: Connection,
     body: Body,
     audit: &RequestAudit,
-    zero_copy: bool,
 ) -> ApiResult {
+    let Connection { peer, zero_copy } = conn;
     let path = uri.path();
     let rest = path.strip_prefix("/v2").unwrap_or(path);
     let rest = rest.strip_prefix('/').unwrap_or(rest);
