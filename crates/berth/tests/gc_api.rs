@@ -39,7 +39,7 @@ async fn berth_gc_reports_deletes_audits_and_counts() {
 
     let env = CliEnv::new();
     env.login_owner(&server);
-    let dry = env.json(&["gc", "--dry-run", "--output", "json"]);
+    let dry = env.json(&["gc", "--dry-run"]);
     assert_eq!(dry["dryRun"], true, "{dry}");
     assert_eq!(
         dry["links"], 3,

@@ -361,7 +361,7 @@ pub(super) async fn ci_push_pull(ctx: &Ctx) -> anyhow::Result<Outcome> {
     if ctx.args.drop_caches {
         crate::sysmon::drop_page_cache()?;
     }
-    let second = ctx.second_client()?;
+    let second = ctx.second_client().await?;
     for (case, pull_label) in [
         (
             "pull from a second client, right after the push",

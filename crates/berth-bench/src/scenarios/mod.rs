@@ -125,7 +125,9 @@ impl Ctx {
 
     /// A second client of the same registry: its own connection pool and
     /// its own token (the deploy job after the CI job that pushed).
-    pub fn second_client(&self) -> anyhow::Result<Registry> {
+    /// It probes `/v2/` as the first client did, so it knows the
+    /// registry's authentication scheme (Basic or bearer) before it pulls.
+    pub async fn second_client(&self) -> anyhow::Result<Registry> {
         let creds = match (&self.args.username, &self.args.password) {
             (Some(u), Some(p)) => Some(crate::auth::Credentials {
                 username: u.clone(),
@@ -133,13 +135,15 @@ impl Ctx {
             }),
             _ => None,
         };
-        Registry::new(
+        let registry = Registry::new(
             &self.args.registry,
             creds,
             crate::client::ClientConfig {
                 insecure: self.args.insecure,
             },
-        )
+        )?;
+        registry.probe().await?;
+        Ok(registry)
     }
 
     /// Runs `f` while watching the server (with `--server-pid`) and this process.
