@@ -4,53 +4,8 @@
 
 use serde_json::Value;
 
+use berth_core::explain::record::{action, asked, recognised, text};
 pub use berth_core::explain::{fix_for, FIXES};
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// `user alice (id 4f…)`, or who was not recognised.
-fn recognised(record: &Value) -> String {
-    match record.get("recognised") {
-        Some(Value::Object(i)) => format!(
-            "{} {} (id {})",
-            text(i.get("kind").unwrap_or(&Value::Null)),
-            text(i.get("name").unwrap_or(&Value::Null)),
-            text(i.get("id").unwrap_or(&Value::Null))
-        ),
-        _ => match record.get("username").and_then(Value::as_str) {
-            Some(u) => format!("nobody (the credentials presented for '{u}' did not verify)"),
-            None => "nobody (no usable credentials)".into(),
-        },
-    }
-}
-
-/// One needed action: `repository app: push`.
-fn action(a: &Value) -> String {
-    format!(
-        "{} {}: {}",
-        text(&a["type"]),
-        text(&a["name"]),
-        text(&a["action"])
-    )
-}
-
-/// Lines for what was asked.
-fn asked(record: &Value) -> Vec<String> {
-    match record.get("asked") {
-        Some(Value::Array(list)) => list.iter().map(action).collect(),
-        Some(Value::Null) | None => Vec::new(),
-        Some(other) => match other.get("management") {
-            Some(m) => vec![format!("management API: {}", text(m))],
-            None => vec![other.to_string()],
-        },
-    }
-}
 
 /// `allowed by role_assignment (AcrPull on registry)`, `denied
 /// (insufficient_permission)`; the full decision is in `--output json`.

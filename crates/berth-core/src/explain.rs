@@ -18,3 +18,56 @@ pub const FIXES: &[(&str, &str)] = &[
 pub fn fix_for(rule: &str) -> Option<&'static str> {
     FIXES.iter().find(|(r, _)| *r == rule).map(|(_, f)| *f)
 }
+
+/// Readers of an explain record's JSON, shared by `berth logs explain` and
+/// the portal's explain view so both say the same thing.
+pub mod record {
+    use serde_json::Value;
+
+    /// A JSON value as text: strings bare, `null` empty, the rest as JSON.
+    pub fn text(v: &Value) -> String {
+        match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// `user alice (id 4f…)`, or who was not recognised.
+    pub fn recognised(record: &Value) -> String {
+        match record.get("recognised") {
+            Some(Value::Object(i)) => format!(
+                "{} {} (id {})",
+                text(i.get("kind").unwrap_or(&Value::Null)),
+                text(i.get("name").unwrap_or(&Value::Null)),
+                text(i.get("id").unwrap_or(&Value::Null))
+            ),
+            _ => match record.get("username").and_then(Value::as_str) {
+                Some(u) => format!("nobody (the credentials presented for '{u}' did not verify)"),
+                None => "nobody (no usable credentials)".into(),
+            },
+        }
+    }
+
+    /// One needed action: `repository app: push`.
+    pub fn action(a: &Value) -> String {
+        format!(
+            "{} {}: {}",
+            text(&a["type"]),
+            text(&a["name"]),
+            text(&a["action"])
+        )
+    }
+
+    /// Lines for what was asked.
+    pub fn asked(record: &Value) -> Vec<String> {
+        match record.get("asked") {
+            Some(Value::Array(list)) => list.iter().map(action).collect(),
+            Some(Value::Null) | None => Vec::new(),
+            Some(other) => match other.get("management") {
+                Some(m) => vec![format!("management API: {}", text(m))],
+                None => vec![other.to_string()],
+            },
+        }
+    }
+}

@@ -72,22 +72,12 @@ impl BlobBackend {
 
     /// Every committed blob with its size.
     pub async fn list_blobs(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
-        match self {
-            BlobBackend::Filesystem(fs) => fs.list_blobs().await,
-            BlobBackend::ObjectStorage(os) => Ok(os
-                .list("blobs")
-                .await?
-                .into_iter()
-                .filter_map(|o| {
-                    let mut it = o.key.rsplit('/');
-                    let hex = it.next()?;
-                    let _fan = it.next()?;
-                    let alg = it.next()?;
-                    let d = format!("{alg}:{hex}").parse::<Digest>().ok()?;
-                    Some((d, o.size))
-                })
-                .collect()),
-        }
+        Ok(self
+            .list_blobs_with_times()
+            .await?
+            .into_iter()
+            .map(|(d, size, _)| (d, size))
+            .collect())
     }
 
     /// Every committed blob with its size and last modification (unix

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use berth_auth::authorize::ManagementAction;
 use berth_core::explain::fix_for;
+use berth_core::explain::record::{action, asked, recognised, text};
 use berth_store::audit::LoginEvent;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -235,23 +236,6 @@ pub async fn logins(
     layout::render(&viewer, Page::Activity, "Login activity", body)
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn action_line(a: &Value) -> String {
-    format!(
-        "{} {}: {}",
-        text(&a["type"]),
-        text(&a["name"]),
-        text(&a["action"])
-    )
-}
-
 fn decision_line(d: &Value) -> String {
     let reason = &d["reason"];
     let mut out = text(&d["result"]);
@@ -317,32 +301,14 @@ pub async fn explain(
     let d = &r["decided_by"];
     let rule = text(&d["rule"]);
     let fix = fix_for(&rule);
-    let recognised = match r.get("recognised") {
-        Some(Value::Object(i)) => format!(
-            "{} {} (id {})",
-            text(i.get("kind").unwrap_or(&Value::Null)),
-            text(i.get("name").unwrap_or(&Value::Null)),
-            text(i.get("id").unwrap_or(&Value::Null))
-        ),
-        _ => match r.get("username").and_then(Value::as_str) {
-            Some(u) => format!("nobody (the credentials presented for '{u}' did not verify)"),
-            None => "nobody (no usable credentials)".into(),
-        },
-    };
-    let asked: Vec<String> = match r.get("asked") {
-        Some(Value::Array(list)) => list.iter().map(action_line).collect(),
-        Some(Value::Null) | None => Vec::new(),
-        Some(other) => match other.get("management") {
-            Some(m) => vec![format!("management API: {}", text(m))],
-            None => vec![other.to_string()],
-        },
-    };
+    let recognised = recognised(r);
+    let asked = asked(r);
     let granted: Vec<(String, String, bool)> = match r.get("granted") {
         Some(Value::Array(list)) => list
             .iter()
             .map(|g| {
                 (
-                    action_line(g),
+                    action(g),
                     decision_line(&g["decision"]),
                     g["decision"]["result"] == "allowed",
                 )

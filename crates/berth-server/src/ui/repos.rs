@@ -16,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
+use berth_core::explain::record::text;
 use berth_core::{Digest, Reference, RepositoryName};
 use berth_store::BlobRead;
 use maud::{html, Markup};
@@ -257,14 +258,6 @@ async fn config_json(state: &UiState, repo: &RepositoryName, digest: &str) -> Op
         BlobRead::File { .. } | BlobRead::Object(_) => return None,
     };
     serde_json::from_slice(&bytes).ok()
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 fn annotations_table(id: &str, a: Option<&serde_json::Map<String, Value>>) -> Markup {
