@@ -9,13 +9,15 @@
 //! land on different replicas. See docs/deployment.md.
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use berth_testpg::PgServer;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Request, Response};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -90,6 +92,54 @@ pub struct RoundRobin {
 
 type ProxyBody = Either<Incoming, Full<Bytes>>;
 
+/// The client's request body on its way to a replica, noting whether it
+/// was forwarded to its end.
+struct Tracked {
+    inner: Incoming,
+    done: Arc<AtomicBool>,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.done.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let end = self.inner.is_end_stream();
+        if end {
+            self.done.store(true, Ordering::Release);
+        }
+        end
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A forwarding failure that closes the client's connection without an
+/// answer, as the replica closed the proxy's.
+#[derive(Debug)]
+struct Hangup(String);
+
+impl std::fmt::Display for Hangup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Hangup {}
+
 impl RoundRobin {
     /// Serve on `listener`, forwarding to `127.0.0.1:<port>` of each of
     /// `backends` in turn.
@@ -106,7 +156,7 @@ impl RoundRobin {
                 .expect("proxy runtime");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let client: Client<HttpConnector, Incoming> =
+                let client: Client<HttpConnector, Tracked> =
                     Client::builder(TokioExecutor::new()).build_http();
                 let next = Arc::new(AtomicUsize::new(0));
                 loop {
@@ -159,11 +209,11 @@ impl Drop for RoundRobin {
 /// so the replicas build URLs for the proxy); a backend that cannot be
 /// reached is a 502.
 async fn forward(
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, Tracked>,
     next: Arc<AtomicUsize>,
     backends: Arc<Mutex<Vec<u16>>>,
-    mut req: Request<Incoming>,
-) -> Result<Response<ProxyBody>, std::convert::Infallible> {
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Hangup> {
     let port = {
         let ports = backends.lock().map(|b| b.clone()).unwrap_or_default();
         if ports.is_empty() {
@@ -179,9 +229,23 @@ async fn forward(
         Ok(u) => u,
         Err(_) => return Ok(bad_gateway("bad URI")),
     };
+    let done = Arc::new(AtomicBool::new(false));
+    let mut req = req.map(|inner| Tracked {
+        inner,
+        done: done.clone(),
+    });
     *req.uri_mut() = uri;
     match client.request(req).await {
         Ok(resp) => Ok(resp.map(Either::Left)),
+        // The replica closed the connection before it had the whole
+        // request body (a server may stop reading an oversized body and
+        // hang up): the client sees its connection closed too, not a 502
+        // no replica sent.
+        Err(e) if !e.is_connect() && !done.load(Ordering::Acquire) && !client_body_failed(&e) => {
+            Err(Hangup(format!(
+                "replica on port {port} closed mid-request: {e}"
+            )))
+        }
         // The client's own request body failed (it was cut short): what a
         // load balancer answers then is 400, not 502.
         Err(e) if client_body_failed(&e) => Ok(status(
