@@ -28,6 +28,11 @@
 #               private PostgreSQL server started here (Debian's
 #               postgresql binaries, --database-url), a fresh database
 #               each round
+#   --replicas N        with --storage s3: N berth replicas on that one
+#               database and bucket, behind nginx (Debian's package, started
+#               here, round-robin, no stickiness); berth's CPU is summed over
+#               the replicas (nginx's own is not counted), its RSS is the
+#               largest replica's
 # Data directories live under $TMPDIR (default /tmp); TMPDIR=/dev/shm puts
 # both registries on tmpfs, taking the disk out of the comparison.
 # Results: a table on stdout, and $OUT/results.md + one JSON report per run.
@@ -51,6 +56,9 @@ DROP_CACHES=0
 NO_AUTH_ROUND=0
 TLS=0
 BERTH_ARGS=()
+REPLICAS=1
+BERTH_REPLICA_PIDS=()
+NGINX_PID=""
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -67,8 +75,9 @@ while [ $# -gt 0 ]; do
     --tls) TLS=1 ;;
     --berth-arg) BERTH_ARGS+=("$2"); shift ;;
     --no-auth-round) NO_AUTH_ROUND=1 ;;
+    --replicas) REPLICAS="$2"; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -89,6 +98,12 @@ if [ "$QUICK" = 1 ]; then
 fi
 
 say() { printf '\n== %s\n' "$*" >&2; }
+
+case "$REPLICAS" in ''|*[!0-9]*|0) echo "--replicas must be a positive number" >&2; exit 2 ;; esac
+if [ "$REPLICAS" -gt 1 ]; then
+  [ "$STORAGE" = s3 ] || { echo "--replicas needs --storage s3 (replicas share one database and blob store)" >&2; exit 2; }
+  [ "$TLS" = 0 ] || { echo "--replicas with --tls is not supported (nginx would terminate TLS, not berth)" >&2; exit 2; }
+fi
 
 if [ "$DROP_CACHES" = 1 ]; then
   [ "$(id -u)" = 0 ] || { echo "--drop-caches needs root (it writes /proc/sys/vm/drop_caches)" >&2; exit 2; }
@@ -176,6 +191,7 @@ need_apt() {
 }
 if [ "$ONLY" != berth ] && [ ! -x /usr/bin/docker-registry ]; then need_apt docker-registry; fi
 command -v jq >/dev/null || need_apt jq
+if [ "$REPLICAS" -gt 1 ] && [ ! -x /usr/sbin/nginx ]; then need_apt nginx; fi
 command -v curl >/dev/null || need_apt curl
 
 BERTH="${BERTH_BIN:-$TARGET_DIR/release/berth}"
@@ -230,7 +246,7 @@ wait_ready() {
   exit 1
 }
 
-declare -A URL PID
+declare -A URL PID SERVER_PIDS
 # --tls: one self-signed certificate for 127.0.0.1, used by both registries.
 TLS_CERT="" TLS_KEY=""
 if [ "$TLS" = 1 ]; then
@@ -335,16 +351,79 @@ EOF
       "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U berth "berth_$ROUND_TAG"
       store_args+=(--database-url "$PG_URL/berth_$ROUND_TAG")
     fi
-    "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" \
-      "${store_args[@]}" >"$TMP/berth/log" 2>&1 &
-    PID[berth]=$!; PIDS+=("$!")
-    URL[berth]="$SCHEME://127.0.0.1:$port"
-    wait_ready "${URL[berth]}" "$TMP/berth/log"
+    if [ "$REPLICAS" = 1 ]; then
+      "$BERTH" serve --auth-disabled --listen "127.0.0.1:$port" --data-dir "$TMP/berth/data" \
+        "${store_args[@]}" >"$TMP/berth/log" 2>&1 &
+      PID[berth]=$!; PIDS+=("$!")
+      SERVER_PIDS[berth]=$!
+      URL[berth]="$SCHEME://127.0.0.1:$port"
+      wait_ready "${URL[berth]}" "$TMP/berth/log"
+    else
+      # N replicas on one database and bucket, each with its own data
+      # directory, behind nginx on $port (their login server, so Location
+      # headers name the balancer).
+      local r rport upstreams="" pids=()
+      for r in $(seq 1 "$REPLICAS"); do
+        rport="$(free_port)"
+        "$BERTH" serve --auth-disabled --listen "127.0.0.1:$rport" --data-dir "$TMP/berth/data-$r" \
+          --login-server "127.0.0.1:$port" "${store_args[@]}" >"$TMP/berth/log-$r" 2>&1 &
+        pids+=("$!"); PIDS+=("$!")
+        wait_ready "http://127.0.0.1:$rport" "$TMP/berth/log-$r"
+        upstreams+="    server 127.0.0.1:$rport;
+"
+      done
+      mkdir -p "$TMP/berth/nginx-body" "$TMP/berth/nginx-proxy"
+      cat >"$TMP/berth/nginx.conf" <<NGINX
+worker_processes 2;
+pid $TMP/berth/nginx.pid;
+error_log $TMP/berth/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/berth/nginx-body;
+  proxy_temp_path $TMP/berth/nginx-proxy;
+  fastcgi_temp_path $TMP/berth/nginx-proxy;
+  uwsgi_temp_path $TMP/berth/nginx-proxy;
+  scgi_temp_path $TMP/berth/nginx-proxy;
+  upstream berth {
+$upstreams    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    client_max_body_size 0;
+    proxy_request_buffering off;
+    proxy_buffering off;
+    proxy_read_timeout 900s;
+    proxy_send_timeout 900s;
+    location / {
+      proxy_pass http://berth;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$http_host;
+    }
+  }
+}
+NGINX
+      /usr/sbin/nginx -c "$TMP/berth/nginx.conf" -g 'daemon off;' >"$TMP/berth/log" 2>&1 &
+      NGINX_PID=$!; PIDS+=("$!")
+      PID[berth]="${pids[0]}"
+      BERTH_REPLICA_PIDS=("${pids[@]}")
+      SERVER_PIDS[berth]="$(IFS=,; echo "${pids[*]}")"
+      URL[berth]="http://127.0.0.1:$port"
+      wait_ready "${URL[berth]}" "$TMP/berth/log"
+    fi
   fi
 }
 
 stop_servers() {
-  local t
+  local t p
+  for p in "${BERTH_REPLICA_PIDS[@]}" "$NGINX_PID"; do
+    [ -n "$p" ] || continue
+    [ "$p" = "${PID[berth]:-}" ] && continue
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  BERTH_REPLICA_PIDS=(); NGINX_PID=""
   for t in distribution berth; do
     [ -n "${PID[$t]:-}" ] || continue
     kill "${PID[$t]}" 2>/dev/null || true
@@ -384,7 +463,7 @@ run_one() {
   local file="$OUT/$target-$scenario-r$round.json"
   echo "   $scenario @ $target" >&2
   if ! "${BENCH[@]}" "${URL[$target]}" --scenario "$scenario" --output json \
-      --server-pid "${PID[$target]}" "${SIZE_ARGS[@]}" "${EXTRA[@]}" >"$file" 2>"$file.err"; then
+      --server-pid "${SERVER_PIDS[$target]:-${PID[$target]}}" "${SIZE_ARGS[@]}" "${EXTRA[@]}" >"$file" 2>"$file.err"; then
     # A run with errors still writes its report; an empty file means it failed outright.
     [ -s "$file" ] || { echo "     failed: $(tail -n 1 "$file.err")" >&2; rm -f "$file"; }
   fi

@@ -171,9 +171,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 32)]
     pub tag_concurrency: usize,
 
-    /// PID of the registry server: report its peak RSS and CPU time per case.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// PID of the registry server: report its peak RSS and CPU time per
+    /// case. Repeat it (or give a comma-separated list) for a registry of
+    /// several processes, such as replicas behind a load balancer: CPU time
+    /// is then the sum over the processes and peak RSS that of the largest.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
 
     /// Before each timed blob pull, write dirty pages back and drop the
     /// kernel's page cache (Linux, needs root), so every registry serves

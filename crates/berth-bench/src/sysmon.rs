@@ -55,8 +55,8 @@ pub fn own_cpu_seconds() -> f64 {
     cpu_seconds("self").unwrap_or(0.0)
 }
 
-/// Watches a server process for the duration of one measurement.
-pub struct ServerMonitor {
+/// Watches one process for the duration of one measurement.
+struct ProcessMonitor {
     pid: String,
     cpu_start: f64,
     hwm_reset: bool,
@@ -64,9 +64,8 @@ pub struct ServerMonitor {
     sampler: tokio::task::JoinHandle<()>,
 }
 
-impl ServerMonitor {
-    /// Starts sampling `pid`; `None` if the process is not readable.
-    pub fn start(pid: u32) -> Option<Self> {
+impl ProcessMonitor {
+    fn start(pid: u32) -> Option<Self> {
         let pid = pid.to_string();
         let cpu_start = cpu_seconds(&pid)?;
         // Writing 5 to clear_refs resets VmHWM (needs ptrace rights; optional).
@@ -96,8 +95,7 @@ impl ServerMonitor {
         })
     }
 
-    /// Stops sampling and returns the usage since [`ServerMonitor::start`].
-    pub fn stop(self) -> ServerUsage {
+    fn stop(self) -> ServerUsage {
         self.sampler.abort();
         let hwm = status_kb(&self.pid, "VmHWM").unwrap_or(0);
         let rss = status_kb(&self.pid, "VmRSS").unwrap_or(0);
@@ -111,6 +109,36 @@ impl ServerMonitor {
             lifetime_peak_rss_bytes: hwm,
             cpu_seconds: (cpu_end - self.cpu_start).max(0.0),
         }
+    }
+}
+
+/// Watches the server's processes (one, or several replicas) for the
+/// duration of one measurement.
+pub struct ServerMonitor {
+    processes: Vec<ProcessMonitor>,
+}
+
+impl ServerMonitor {
+    /// Starts sampling `pids`; `None` if none of them is readable.
+    pub fn start(pids: &[u32]) -> Option<Self> {
+        let processes: Vec<ProcessMonitor> = pids
+            .iter()
+            .filter_map(|p| ProcessMonitor::start(*p))
+            .collect();
+        (!processes.is_empty()).then_some(Self { processes })
+    }
+
+    /// Stops sampling and returns the usage since [`ServerMonitor::start`]:
+    /// CPU summed over the processes, RSS figures of the largest one.
+    pub fn stop(self) -> ServerUsage {
+        self.processes.into_iter().map(ProcessMonitor::stop).fold(
+            ServerUsage::default(),
+            |acc, u| ServerUsage {
+                peak_rss_bytes: acc.peak_rss_bytes.max(u.peak_rss_bytes),
+                lifetime_peak_rss_bytes: acc.lifetime_peak_rss_bytes.max(u.lifetime_peak_rss_bytes),
+                cpu_seconds: acc.cpu_seconds + u.cpu_seconds,
+            },
+        )
     }
 }
 
@@ -133,7 +161,7 @@ mod tests {
     #[tokio::test]
     async fn monitors_own_process() {
         assert!(own_cpu_seconds() >= 0.0);
-        let m = ServerMonitor::start(std::process::id()).expect("own /proc is readable");
+        let m = ServerMonitor::start(&[std::process::id()]).expect("own /proc is readable");
         let mut x = 0u64;
         for i in 0..2_000_000u64 {
             x = x.wrapping_add(i * i);
@@ -142,5 +170,30 @@ mod tests {
         let u = m.stop();
         assert!(u.peak_rss_bytes > 0);
         assert!(u.lifetime_peak_rss_bytes > 0);
+    }
+
+    #[tokio::test]
+    async fn several_processes_sum_cpu_and_skip_unreadable_ones() {
+        assert!(ServerMonitor::start(&[u32::MAX]).is_none());
+        let me = std::process::id();
+        let m = ServerMonitor::start(&[me, u32::MAX, me]).expect("own /proc is readable");
+        let cpu0 = own_cpu_seconds();
+        let mut x = 0u64;
+        // Spin for at least 0.3 s of CPU so clock ticks (10 ms) are noise.
+        while own_cpu_seconds() - cpu0 < 0.3 {
+            for i in 0..1_000_000u64 {
+                x = x.wrapping_add(i * i);
+            }
+        }
+        std::hint::black_box(x);
+        let spent = own_cpu_seconds() - cpu0;
+        let both = m.stop();
+        assert!(both.peak_rss_bytes > 0);
+        // The same process listed twice is counted twice.
+        assert!(
+            both.cpu_seconds >= 2.0 * spent - 0.05,
+            "summed {} s for 2 × {spent} s",
+            both.cpu_seconds
+        );
     }
 }

@@ -48,7 +48,7 @@ fn tiny(url: &str, pid: u32) -> BenchArgs {
         tags: 120,
         page_size: 50,
         tag_concurrency: 8,
-        server_pid: Some(pid),
+        server_pid: vec![pid],
         ..BenchArgs::defaults(url).expect("defaults")
     }
 }

@@ -25,7 +25,7 @@ pub fn tiny(url: &str, server_pid: u32) -> BenchArgs {
         tags: 250,
         page_size: 100,
         tag_concurrency: 8,
-        server_pid: Some(server_pid),
+        server_pid: vec![server_pid],
         ..BenchArgs::defaults(url).expect("defaults")
     }
 }

@@ -148,7 +148,7 @@ impl Ctx {
 
     /// Runs `f` while watching the server (with `--server-pid`) and this process.
     pub async fn observe<F: Future>(&self, f: F) -> (F::Output, Usage) {
-        let monitor = self.args.server_pid.and_then(ServerMonitor::start);
+        let monitor = ServerMonitor::start(&self.args.server_pid);
         let cpu0 = own_cpu_seconds();
         let out = f.await;
         let usage = Usage {
