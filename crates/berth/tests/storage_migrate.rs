@@ -69,7 +69,17 @@ async fn status_of(req: reqwest::RequestBuilder) -> u16 {
 
 #[tokio::test]
 async fn embedded_registry_moves_to_postgres_and_s3() {
-    if !available(Kind::S3) {
+    moves_to(Kind::S3).await;
+}
+
+#[tokio::test]
+async fn embedded_registry_moves_to_postgres_and_azure_blob() {
+    moves_to(Kind::Azure).await;
+}
+
+/// The whole move, onto PostgreSQL and the object store of `kind`.
+async fn moves_to(kind: Kind) {
+    if !available(kind) {
         return;
     }
     let src = tempfile::Builder::new()
@@ -205,7 +215,7 @@ async fn embedded_registry_moves_to_postgres_and_s3() {
     // ---- migrate, interrupted twice --------------------------------------
     let pg = PgServer::start();
     let db = pg.create_database();
-    let store = ObjectServer::start(Kind::S3).await;
+    let store = ObjectServer::start(kind).await;
     let url = store.blob_store_url("moved");
 
     let cut = migrate(
@@ -276,6 +286,32 @@ async fn embedded_registry_moves_to_postgres_and_s3() {
         .is_some_and(|ts| ts.iter().all(|t| t["copied"] == 0
             || ["registry_settings", "admin_account"]
                 .contains(&t["table"].as_str().unwrap_or("")))));
+
+    // The table summary, as an operator reads it: one line per table.
+    let mut cmd = Command::new(berth_bin());
+    cmd.args(["storage", "migrate", "--from-data-dir"])
+        .arg(src.path())
+        .args(["--blob-store", &url, "--output", "table"])
+        .env("BERTH_DATABASE_URL", &db)
+        .envs(store.env());
+    let table = cmd.output().expect("run berth storage migrate");
+    assert!(table.status.success(), "{}", text(&table));
+    let shown = String::from_utf8_lossy(&table.stdout);
+    for name in [
+        "blobs",
+        "manifests",
+        "tags",
+        "directory_users",
+        "signing_keys",
+    ] {
+        assert!(
+            shown
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "{name} missing from the table:\n{shown}"
+        );
+    }
+    assert!(!shown.contains("berth-test-secret"), "{shown}");
 
     // Another registry may not be merged into this target.
     let other = tempfile::Builder::new()
