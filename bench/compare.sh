@@ -266,6 +266,9 @@ if [ "$STORAGE" = s3 ]; then
   S3_URL="http://127.0.0.1:$s3_port"
   for _ in $(seq 1 100); do curl -s -o /dev/null "$S3_URL" && break; sleep 0.2; done
   export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+  # distribution's aws-sdk-go panics on AWS_CA_BUNDLE with its own HTTP
+  # transport ("LoadCustomCABundleError"); moto is plain HTTP here anyway.
+  unset AWS_CA_BUNDLE
   # berth's metadata: a private PostgreSQL (as root, its commands run as the
   # postgres user, whom initdb requires; its directory is outside $TMP,
   # which only root may enter).
