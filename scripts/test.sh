@@ -110,10 +110,10 @@ cargo nextest run --workspace --locked --no-fail-fast "$@"
 # 9 minutes on a loaded 2-core machine (binaries already built).
 if [ "$#" -eq 0 ]; then
   echo "==> tests, distributed (BERTH_TEST_DISTRIBUTED=1)"
-  # One retry: the test's own round-robin proxy (hyper client) can turn an
-  # early answer to a request whose body is still streaming (a 413 after
-  # 4 MiB of an oversized manifest) into a 502 when the replica closes the
-  # connection first. nextest prints any test that needed the retry as FLAKY.
+  # One retry, for timing on a loaded machine; nextest prints any test that
+  # needed it as FLAKY. (A replica that hangs up on a request whose body is
+  # still streaming, as after 4 MiB of an oversized manifest, makes the
+  # test's proxy hang up on the client too, as a real balancer would.)
   BERTH_TEST_DISTRIBUTED=1 cargo nextest run -p berth --locked --no-fail-fast --retries 1 \
     --test spec_concurrency --test spec_conformance --test spec_discovery \
     --test spec_management --test spec_manifests --test spec_names \
