@@ -750,7 +750,7 @@ async fn healthy_registry_passes_every_check() {
 #[tokio::test]
 async fn misspelled_host_port_and_uppercase_name() {
     let dir = empty_config_dir();
-    let port = free_port();
+    let (_held, port) = closed_port();
     let run = check_health(&[&format!("berth-typo.invalid:{port}")], dir.path()).await;
     run.expect_row(&WRONG_HOST);
     assert!(run.named("TCP").is_empty(), "stops at the first error");
@@ -1259,8 +1259,8 @@ async fn untrusted_tls_certificate() {
 
 #[tokio::test]
 async fn realm_pointing_at_an_unreachable_address() {
-    let closed = free_port();
-    // Deterministic: a closed port on this machine.
+    // Deterministic: a port on this machine that refuses connections.
+    let (_held, closed) = closed_port();
     let realm = format!("http://127.0.0.1:{closed}/oauth2/token");
     let server = TestServer::start_with(&["--realm", &realm]).await;
     let dir = empty_config_dir();

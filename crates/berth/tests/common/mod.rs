@@ -511,6 +511,19 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// A loopback port that refuses connections for as long as the returned
+/// socket lives: bound (so no other process can take it) but never
+/// listening. Unlike a port from [`free_port`], a server another test
+/// starts meanwhile cannot end up on it.
+pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind 127.0.0.1:0");
+    let port = socket.local_addr().expect("local addr").port();
+    (socket, port)
+}
+
 // ---------------------------------------------------------------------------
 // Digests and random data
 // ---------------------------------------------------------------------------
