@@ -456,7 +456,8 @@ async fn scope_maps_tokens_and_role_assignments() {
         .await;
     assert_eq!(g["newPasswords"][0]["name"], "password2");
     api.expect(Method::GET, "/api/v1/tokens", None, 200).await;
-    // A token named after the registry is refused.
+    // A token named after the registry is refused: the name is taken (by
+    // the admin account), a 409 like any name in use.
     let reg = api.expect(Method::GET, "/api/v1/registry", None, 200).await;
     let reg_name = reg["name"].as_str().expect("registry name").to_string();
     let bad = api
@@ -464,7 +465,7 @@ async fn scope_maps_tokens_and_role_assignments() {
             Method::POST,
             "/api/v1/tokens",
             Some(json!({"name": reg_name, "scopeMap": "writers"})),
-            400,
+            409,
         )
         .await;
     assert_eq!(bad["errors"][0]["field"], "name");

@@ -391,7 +391,7 @@ async fn scope_maps_and_tokens() {
         "--scope-map",
         "missing-map",
     ]);
-    assert!(err.contains("400") && err.contains("missing-map"), "{err}");
+    assert!(err.contains("404") && err.contains("missing-map"), "{err}");
 
     env.fails(&[
         "token", "update", "--name", "ci-pull", "--status", "disabled",

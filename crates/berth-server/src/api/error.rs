@@ -162,14 +162,31 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = MgmtError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match <Json<T> as FromRequest<S>>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(rejection) => Err(rejection_error(&rejection)),
-        }
+        // Parsed as a JSON value first: serde would read a struct from an
+        // array too (`[null, null]`), which the document does not allow.
+        let value =
+            match <Json<serde_json::Value> as FromRequest<S>>::from_request(req, state).await {
+                Ok(Json(v)) => v,
+                Err(rejection) => return Err(rejection_error(&rejection)),
+            };
+        from_json_object(value).map(JsonBody)
     }
 }
 
-/// An optional body: a request without `Content-Type` has none.
+/// A request body's value as `T`; anything but a JSON object is a 400.
+pub fn from_json_object<T: DeserializeOwned>(value: serde_json::Value) -> MgmtResult<T> {
+    if !value.is_object() {
+        return Err(MgmtError::invalid(
+            "body",
+            "request body: expected a JSON object",
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| MgmtError::invalid("body", format!("request body: {e}")))
+}
+
+/// An optional body: a request without `Content-Type`, or with the body
+/// `null`, has none.
 impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for JsonBody<T> {
     type Rejection = MgmtError;
 
@@ -177,9 +194,14 @@ impl<S: Send + Sync, T: DeserializeOwned> OptionalFromRequest<S> for JsonBody<T>
         if !req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
             return Ok(None);
         }
-        <JsonBody<T> as FromRequest<S>>::from_request(req, state)
-            .await
-            .map(Some)
+        // JSON `null` is no body too (what clients send for "nothing").
+        let value =
+            match <Json<serde_json::Value> as FromRequest<S>>::from_request(req, state).await {
+                Ok(Json(serde_json::Value::Null)) => return Ok(None),
+                Ok(Json(v)) => v,
+                Err(rejection) => return Err(rejection_error(&rejection)),
+            };
+        from_json_object(value).map(|v| Some(JsonBody(v)))
     }
 }
 

@@ -40,7 +40,7 @@ const OWNER: ManagementAction = ManagementAction::ManageRoleAssignments;
 
 /// Run a collection now and answer with what it deleted (or, with
 /// `dryRun`, would delete). 409 `GC_RUNNING` while another runs.
-#[utoipa::path(post, path = "/api/v1/gc", tag = "gc", request_body = StartGc,
+#[utoipa::path(post, path = "/api/v1/gc", tag = "gc", request_body = Option<StartGc>,
     responses((status = 200, body = GcRun), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn start(
     State(state): State<ApiState>,
@@ -51,8 +51,13 @@ pub async fn start(
     let req: StartGc = if body.iter().all(u8::is_ascii_whitespace) {
         StartGc::default()
     } else {
-        serde_json::from_slice(&body)
+        match serde_json::from_slice(&body)
             .map_err(|e| MgmtError::invalid("body", format!("invalid request body: {e}")))?
+        {
+            // `null` is no body, as on the other optional bodies.
+            serde_json::Value::Null => StartGc::default(),
+            value => super::error::from_json_object(value)?,
+        }
     };
     let Some(gc) = state.gc.clone() else {
         return Err(MgmtError::internal("garbage collection is not configured"));

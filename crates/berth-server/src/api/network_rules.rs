@@ -61,6 +61,12 @@ pub async fn add(
     JsonBody(req): JsonBody<AddRule>,
 ) -> MgmtResult<(StatusCode, Json<NetworkRulesView>)> {
     caller.require(ManagementAction::ChangePolicies)?;
+    if req.ip_address.trim() != req.ip_address {
+        return Err(MgmtError::invalid(
+            "ipAddress",
+            "ipAddress must not have surrounding spaces",
+        ));
+    }
     normalize_network_rule(&req.ip_address).map_err(|e| MgmtError::from(e).field("ipAddress"))?;
     state.auth.repo.add_network_rule(&req.ip_address).await?;
     state.auth.policy_changed().await;

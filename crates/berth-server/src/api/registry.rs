@@ -38,7 +38,8 @@ pub struct RegistryView {
 pub struct UpdateRegistry {
     /// Anonymous pull of every repository.
     pub anonymous_pull_enabled: Option<bool>,
-    /// `Allow` or `Deny`.
+    /// `Allow` or `Deny` (any case).
+    #[schema(pattern = "^([Aa][Ll][Ll][Oo][Ww]|[Dd][Ee][Nn][Yy])$")]
     pub default_action: Option<String>,
     /// Access-token lifetime, seconds (60 .. one year).
     #[serde(default, deserialize_with = "super::lenient::opt_u64")]

@@ -45,8 +45,11 @@ pub struct CreateRoleAssignment {
     /// The role.
     #[schema(pattern = "^(Owner|Contributor|Reader|AcrPush|AcrPull|AcrDelete|AcrImageSigner)$")]
     pub role: String,
-    /// `repositories/<prefix>/*`, `repositories/<name>`; whole registry when absent.
-    #[schema(pattern = r"^(registry|repositories/\S+)$")]
+    /// `registry`, `repositories/<prefix>/*` or `repositories/<name>` (a
+    /// repository name of at most 255 characters); whole registry when absent.
+    #[schema(
+        pattern = r"^(registry|repositories/(?=[a-z0-9._/-]{1,255}(/\*)?$)[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*(/\*)?)$"
+    )]
     pub scope: Option<String>,
 }
 

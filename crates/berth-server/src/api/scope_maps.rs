@@ -58,12 +58,15 @@ impl From<ScopeMapInfo> for ScopeMapView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateScopeMap {
-    /// 5-50 characters of `[a-zA-Z0-9_-]`.
-    #[schema(pattern = r"^[a-zA-Z0-9_-]{5,50}$")]
+    /// 5-50 characters of `[a-zA-Z0-9_-]`, not starting `_repositories_`
+    /// (the system maps' prefix).
+    #[schema(pattern = r"^(?!_repositories_)[a-zA-Z0-9_-]{5,50}$")]
     pub name: String,
-    /// Free text.
+    /// Free text, at most 512 characters.
+    #[schema(max_length = 512)]
     pub description: Option<String>,
     /// `repositories/<repo>/<action>` rules.
+    #[schema(schema_with = rule_list)]
     pub actions: Vec<String>,
 }
 
@@ -71,10 +74,31 @@ pub struct CreateScopeMap {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplaceScopeMap {
-    /// New description (kept when absent).
+    /// New description (kept when absent), at most 512 characters.
+    #[schema(max_length = 512)]
     pub description: Option<String>,
     /// The new rules (replace the old ones).
+    #[schema(schema_with = rule_list)]
     pub actions: Vec<String>,
+}
+
+/// The grammar of a rule: `repositories/`, then `*` or a repository name
+/// (at most 255 characters) optionally followed by `/*`, then `/` and an
+/// action.
+pub const RULE_PATTERN: &str = r"^repositories/(\*|(?=[a-z0-9._/-]{1,255}(/\*)?/(content|metadata)/[a-z]+$)[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*(/\*)?)/(content/(read|write|delete)|metadata/(read|write))$";
+
+/// `actions` of a scope map: up to [`berth_auth::scope_map::MAX_RULES`]
+/// rules in [`RULE_PATTERN`]'s grammar.
+fn rule_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(RULE_PATTERN)),
+        )
+        .max_items(Some(berth_auth::scope_map::MAX_RULES))
+        .build()
 }
 
 /// System scope maps cannot be changed or deleted: 409.
@@ -89,6 +113,16 @@ fn refuse_system(name: &str) -> MgmtResult<()> {
 
 /// Validate `rules` before storing them, naming the field on error.
 pub(super) fn check_rules(name: &str, rules: &[String]) -> MgmtResult<()> {
+    // Counted before duplicates are dropped, as the document's maxItems is.
+    if rules.len() > berth_auth::scope_map::MAX_RULES {
+        return Err(MgmtError::invalid(
+            "actions",
+            format!(
+                "a scope map may hold at most {} rules",
+                berth_auth::scope_map::MAX_RULES
+            ),
+        ));
+    }
     ScopeMap::parse(name, rules).map_err(|e| MgmtError::invalid("actions", e.to_string()))?;
     Ok(())
 }

@@ -195,7 +195,7 @@ pub async fn delete(
 
 /// Remove every secret and issue a new one.
 #[utoipa::path(post, path = "/api/v1/service-principals/{appId}/credentials/reset", tag = "service-principals",
-    request_body = NewSecret, params(("appId" = String, Path, description = "app id")),
+    request_body = Option<NewSecret>, params(("appId" = String, Path, description = "app id")),
     responses((status = 200, body = IssuedSecret), (status = 404, body = ErrorBody)))]
 pub async fn reset(
     State(state): State<ApiState>,
@@ -217,7 +217,7 @@ pub async fn reset(
 
 /// Add a secret.
 #[utoipa::path(post, path = "/api/v1/service-principals/{appId}/credentials", tag = "service-principals",
-    request_body = NewSecret, params(("appId" = String, Path, description = "app id")),
+    request_body = Option<NewSecret>, params(("appId" = String, Path, description = "app id")),
     responses((status = 201, body = IssuedSecret), (status = 404, body = ErrorBody)))]
 pub async fn add_secret(
     State(state): State<ApiState>,

@@ -45,18 +45,44 @@ impl From<TokenInfo> for TokenView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepositoryActions {
-    /// Repository name or pattern (`team/*`, `*`).
+    /// Repository name or pattern (`team/*`, `*`): a repository name of at
+    /// most 255 characters, optionally followed by `/*`.
+    #[schema(
+        pattern = r"^(\*|(?=[a-z0-9._/-]{1,255}(/\*)?$)[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*(/\*)?)$"
+    )]
     pub repository: String,
     /// `content/read`, `content/write`, `content/delete`, `metadata/read`, `metadata/write`.
+    #[schema(schema_with = action_list)]
     pub actions: Vec<String>,
 }
 
-/// `POST /api/v1/tokens`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// At most this many entries in `repositories` ...
+const MAX_REPOSITORY_ENTRIES: usize = 100;
+/// ... with at most this many actions each: at most 500 rules, the most a
+/// scope map holds.
+const MAX_ACTIONS: usize = 5;
+
+/// `actions` of [`RepositoryActions`]: up to five action names.
+fn action_list() -> utoipa::openapi::schema::Array {
+    use berth_auth::scope_map::ScopeMapAction;
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(ScopeMapAction::ALL.iter().map(|a| a.as_str()))),
+        )
+        .max_items(Some(MAX_ACTIONS))
+        .build()
+}
+
+/// `POST /api/v1/tokens`: exactly one of `scopeMap` and `repositories`
+/// (the document says so with a `oneOf`, see [`CreateToken`]'s schema).
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateToken {
-    /// 5-50 characters of `[a-zA-Z0-9-]`.
-    #[schema(pattern = r"^[a-zA-Z0-9-]{5,50}$")]
+    /// 5-50 characters of `[a-zA-Z0-9-]` (5-40 with `repositories`, whose
+    /// scope map is called `<name>-scope-map`).
     pub name: String,
     /// An existing scope map; or give `repositories`.
     pub scope_map: Option<String>,
@@ -64,9 +90,80 @@ pub struct CreateToken {
     pub repositories: Option<Vec<RepositoryActions>>,
     /// Password validity in days (no expiry when absent).
     #[serde(default, deserialize_with = "super::lenient::opt_u64")]
-    #[schema(minimum = 1, maximum = 3650)]
     pub expiration_in_days: Option<u64>,
 }
+
+/// The two shapes of a [`CreateToken`] body, as a `oneOf`: a name with
+/// `scopeMap`, or a (shorter) name with `repositories`.
+impl utoipa::PartialSchema for CreateToken {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, SchemaType, Type,
+        };
+        let name = |max: u32| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(format!("^[a-zA-Z0-9-]{{5,{max}}}$")))
+                .description(Some(format!(
+                    "5-{max} characters of `[a-zA-Z0-9-]`, not the registry's name"
+                )))
+        };
+        let days = || {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                .minimum(Some(1))
+                .maximum(Some(3650))
+                .description(Some("Password validity in days (no expiry when absent)."))
+        };
+        let absent = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Null)
+                .description(Some("Only with the other shape."))
+        };
+        let with_map = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some("with scopeMap"))
+            .property("name", name(50))
+            .required("name")
+            .property(
+                "scopeMap",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("An existing scope map.")),
+            )
+            .required("scopeMap")
+            .property("repositories", absent())
+            .property("expirationInDays", days())
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let with_repositories = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .title(Some("with repositories"))
+            .property("name", name(40))
+            .required("name")
+            .property(
+                "repositories",
+                ArrayBuilder::new()
+                    .items(<RepositoryActions as utoipa::PartialSchema>::schema())
+                    .max_items(Some(MAX_REPOSITORY_ENTRIES))
+                    .description(Some(
+                        "Creates the scope map `<name>-scope-map` with these permissions.",
+                    )),
+            )
+            .required("repositories")
+            .property("scopeMap", absent())
+            .property("expirationInDays", days())
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        OneOfBuilder::new()
+            .item(with_map)
+            .item(with_repositories)
+            .description(Some(
+                "A token with an existing scope map, or with the permissions of a new one.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CreateToken {}
 
 /// A new token password, shown only in this response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,6 +193,7 @@ pub struct TokenWithPasswords {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateToken {
     /// `enabled` or `disabled`.
+    #[schema(pattern = "^(enabled|disabled)$")]
     pub status: Option<String>,
     /// Another scope map.
     pub scope_map: Option<String>,
@@ -157,13 +255,25 @@ fn rules_for(repositories: &[RepositoryActions]) -> Vec<String> {
 
 /// Create a token with both passwords.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
-    responses((status = 201, body = TokenWithPasswords), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = TokenWithPasswords), (status = 400, body = ErrorBody),
+        (status = 404, description = "no such scope map", body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(req): JsonBody<CreateToken>,
 ) -> MgmtResult<(StatusCode, Json<TokenWithPasswords>)> {
     caller.require(ManagementAction::Write)?;
+    if req
+        .name
+        .eq_ignore_ascii_case(&state.auth.settings.registry_name)
+    {
+        // A well-formed name, taken: it is the admin account's username.
+        return Err(MgmtError::conflict(format!(
+            "{:?} is the registry's name (the admin account's username)",
+            req.name
+        ))
+        .field("name"));
+    }
     berth_auth::scope_map::validate_token_name(&req.name, &state.auth.settings.registry_name)
         .map_err(|e| MgmtError::invalid("name", e.to_string()))?;
     let expires_at = expiry(&state, req.expiration_in_days, "expirationInDays")?;
@@ -175,6 +285,21 @@ pub async fn create(
     let (scope_map, created_map) = match (req.scope_map, req.repositories) {
         (Some(m), None) => (m, false),
         (None, Some(repos)) => {
+            if repos.len() > MAX_REPOSITORY_ENTRIES
+                || repos.iter().any(|r| r.actions.len() > MAX_ACTIONS)
+            {
+                return Err(MgmtError::invalid(
+                    "repositories",
+                    format!(
+                        "at most {MAX_REPOSITORY_ENTRIES} repositories with at most {MAX_ACTIONS} actions each"
+                    ),
+                ));
+            }
+            // Every pattern counts, also one given no actions.
+            for r in &repos {
+                berth_auth::scope_map::RepositoryPattern::parse(&r.repository)
+                    .map_err(|e| MgmtError::invalid("repositories", e.to_string()))?;
+            }
             let map = format!("{}-scope-map", req.name);
             let rules = rules_for(&repos);
             check_rules(&map, &rules).map_err(|e| e.field("repositories"))?;

@@ -53,10 +53,12 @@ impl From<UserInfo> for UserView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(pattern = r"^[A-Za-z0-9._@-]{1,64}$")]
-    /// Sign-in name.
+    /// Sign-in name: 1-64 characters of `[A-Za-z0-9._@-]`, not a UUID.
+    #[schema(
+        pattern = r"^(?![0-9a-fA-F]{32}$)(?![0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$)[A-Za-z0-9._@-]{1,64}$"
+    )]
     pub name: String,
-    /// Password; generated (and returned once) when absent.
+    /// Password, 8-256 characters; generated (and returned once) when absent.
     #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
@@ -79,7 +81,8 @@ pub struct CreatedUser {
 pub struct UpdateUser {
     /// Enable or disable the user.
     pub enabled: Option<bool>,
-    /// A new password.
+    /// A new password, 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -99,10 +102,11 @@ async fn view(state: &ApiState, id: Uuid) -> MgmtResult<UserView> {
 }
 
 fn check_password(p: &str) -> MgmtResult<()> {
-    if p.len() < 8 || p.len() > 256 {
+    // Characters, as the document's minLength/maxLength count them.
+    if !(8..=256).contains(&p.chars().count()) {
         return Err(MgmtError::invalid(
             "password",
-            "password must be 8-256 bytes long",
+            "password must be 8-256 characters long",
         ));
     }
     Ok(())

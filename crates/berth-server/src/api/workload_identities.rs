@@ -58,12 +58,18 @@ pub struct CreateWorkloadIdentity {
         pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]{0,126}[^\s\x00-\x1f\x7f-\x9f])?$"
     )]
     pub name: String,
-    /// Issuer URL: `https://…` (plain `http://` only on loopback).
-    #[schema(pattern = r"^https://\S+$")]
+    /// Issuer URL: `https://` and a DNS name or IPv4 address (plain
+    /// `http://` only on loopback: `localhost`, `127.0.0.0/8`, `[::1]`),
+    /// an optional port and path, no query or fragment.
+    #[schema(
+        pattern = r"^(https://[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|http://(localhost|127\.((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){2}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])|\[::1\]))(:[0-9]{1,5})?(/[^?#\x00-\x20\x7f-\x9f]*)?$"
+    )]
     pub issuer: String,
-    /// The `sub` its tokens carry.
+    /// The `sub` its tokens carry: 1-512 characters, no control characters.
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]{1,512}$")]
     pub subject: String,
-    /// The `aud` its tokens carry.
+    /// The `aud` its tokens carry: 1-512 characters, no control characters.
+    #[schema(pattern = r"^[^\x00-\x1f\x7f-\x9f]{1,512}$")]
     pub audience: String,
 }
 
@@ -89,7 +95,8 @@ async fn find(state: &ApiState, client_id: &str) -> MgmtResult<WorkloadIdentityI
 /// Create a workload identity.
 #[utoipa::path(post, path = "/api/v1/workload-identities", tag = "workload-identities",
     request_body = CreateWorkloadIdentity,
-    responses((status = 201, body = WorkloadIdentityView), (status = 400, body = ErrorBody)))]
+    responses((status = 201, body = WorkloadIdentityView), (status = 400, body = ErrorBody),
+        (status = 409, description = "the name is taken", body = ErrorBody)))]
 pub async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -183,4 +190,20 @@ pub async fn delete(
         .await?;
     state.auth.policy_changed().await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The document's issuer pattern is the one the store enforces.
+    #[test]
+    fn issuer_pattern_is_the_enforced_one() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(crate::api::ApiDoc::openapi()).expect("document");
+        let issuer =
+            &doc["components"]["schemas"]["CreateWorkloadIdentity"]["properties"]["issuer"];
+        assert_eq!(
+            issuer["pattern"].as_str(),
+            Some(berth_store::identity::ISSUER_PATTERN)
+        );
+    }
 }

@@ -66,7 +66,7 @@ pub use settings::{NetworkAction, RegistryConfig};
 pub use throttle::ThrottleWindow;
 pub use tokens::TokenInfo;
 pub use users::{validate_user_name, UserInfo};
-pub use workload::{validate_issuer, NewWorkloadIdentity, WorkloadIdentityInfo};
+pub use workload::{validate_issuer, NewWorkloadIdentity, WorkloadIdentityInfo, ISSUER_PATTERN};
 
 /// The secret name of a directory user's password.
 pub const USER_PASSWORD: &str = "password";

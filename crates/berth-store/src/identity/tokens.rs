@@ -75,7 +75,7 @@ async fn require_scope_map(tx: &mut Tx<'_>, scope_map: &str) -> Result<(), Store
         .fetch_optional(&mut **tx)
         .await?;
     if found.is_none() {
-        return Err(invalid(format!("unknown scope map {scope_map:?}")));
+        return Err(not_found(format!("unknown scope map {scope_map:?}")));
     }
     Ok(())
 }
