@@ -82,19 +82,10 @@ impl FsBlobStore {
         }
     }
 
-    /// Every committed blob with its size (files whose names are not a
-    /// digest are skipped).
-    pub async fn list_blobs(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
-        Ok(self
-            .list_blobs_with_times()
-            .await?
-            .into_iter()
-            .map(|(d, size, _)| (d, size))
-            .collect())
-    }
-
     /// Every committed blob with its size and modification time (unix
-    /// milliseconds).
+    /// milliseconds; files whose names are not a digest are skipped).
+    /// [`crate::BlobBackend::list_blobs`] drops the times for callers that
+    /// need only sizes.
     pub async fn list_blobs_with_times(&self) -> Result<Vec<(Digest, u64, i64)>, StoreError> {
         let root = self.blobs.clone();
         tokio::task::spawn_blocking(move || -> Result<Vec<(Digest, u64, i64)>, StoreError> {
