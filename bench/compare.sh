@@ -28,6 +28,12 @@
 #               private PostgreSQL server started here (Debian's
 #               postgresql binaries, --database-url), a fresh database
 #               each round
+#   --redirect          with --storage s3: both registries answer blob GETs
+#               with a redirect to a presigned S3 URL (distribution's s3
+#               default; berth --blob-redirect), so the client pulls from
+#               S3 itself. Without it both stream the bytes through
+#               themselves (berth's default; distribution with
+#               `redirect: disable: true`), which is what is compared.
 #   --replicas N        with --storage s3: N berth replicas on that one
 #               database and bucket, behind nginx (Debian's package, started
 #               here, round-robin, no stickiness); berth's CPU is summed over
@@ -57,6 +63,7 @@ NO_AUTH_ROUND=0
 TLS=0
 BERTH_ARGS=()
 REPLICAS=1
+REDIRECT=0
 BERTH_REPLICA_PIDS=()
 NGINX_PID=""
 
@@ -76,8 +83,9 @@ while [ $# -gt 0 ]; do
     --berth-arg) BERTH_ARGS+=("$2"); shift ;;
     --no-auth-round) NO_AUTH_ROUND=1 ;;
     --replicas) REPLICAS="$2"; shift ;;
+    --redirect) REDIRECT=1 ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -100,6 +108,9 @@ fi
 say() { printf '\n== %s\n' "$*" >&2; }
 
 case "$REPLICAS" in ''|*[!0-9]*|0) echo "--replicas must be a positive number" >&2; exit 2 ;; esac
+if [ "$REDIRECT" = 1 ] && [ "$STORAGE" != s3 ]; then
+  echo "--redirect needs --storage s3" >&2; exit 2
+fi
 if [ "$REPLICAS" -gt 1 ]; then
   [ "$STORAGE" = s3 ] || { echo "--replicas needs --storage s3 (replicas share one database and blob store)" >&2; exit 2; }
   [ "$TLS" = 0 ] || { echo "--replicas with --tls is not supported (nginx would terminate TLS, not berth)" >&2; exit 2; }
@@ -313,6 +324,11 @@ start_servers() {
     secure: false
     v4auth: true
     rootdirectory: /registry"
+      if [ "$REDIRECT" = 0 ]; then
+        storage_driver+="
+  redirect:
+    disable: true"
+      fi
     else
       storage_driver="  filesystem:
     rootdirectory: $TMP/distribution/data"
@@ -351,6 +367,7 @@ EOF
     if [ "$STORAGE" = s3 ]; then
       s3_bucket "berth-bench-berth-$ROUND_TAG"
       store_args+=(--blob-store "s3://berth-bench-berth-$ROUND_TAG/registry?endpoint=$S3_URL")
+      [ "$REDIRECT" = 0 ] || store_args+=(--blob-redirect)
       "$PG_BIN/createdb" -h 127.0.0.1 -p "$pg_port" -U berth "berth_$ROUND_TAG"
       store_args+=(--database-url "$PG_URL/berth_$ROUND_TAG")
     fi

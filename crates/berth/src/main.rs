@@ -2,6 +2,7 @@
 
 mod config;
 mod logging;
+mod malloc_tuning;
 mod serve;
 mod storage;
 
@@ -62,7 +63,10 @@ fn main() -> std::process::ExitCode {
             }
             return berth_health::run_blocking(args);
         }
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => {
+            malloc_tuning::apply();
+            serve::run(args)
+        }
         Command::Bench(args) => run_bench(args),
         Command::Storage(cmd) => storage::run(cmd),
         Command::Client(c) => return berth_cli::run(c, Cli::command),
