@@ -5,8 +5,9 @@
 //! the buffer is full the event is counted in
 //! `berth_audit_events_dropped_total{cause="buffer_full"}` and a warning is
 //! logged. The writer collects up to [`BATCH`] events (waiting at most
-//! 20 ms after the first) and inserts them in one transaction, then appends them to the JSON-lines stream when
-//! one is configured. [`RecorderTask::shutdown`] closes the channel and
+//! 20 ms after the first when fewer are buffered, not at all when a full
+//! batch is waiting) and inserts them in one transaction, then appends them
+//! to the JSON-lines stream when one is configured. [`RecorderTask::shutdown`] closes the channel and
 //! writes what is still buffered. A second task prunes events older than
 //! the retention period, at start and then hourly.
 
@@ -20,10 +21,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-/// Events buffered between requests and the writer.
-pub const DEFAULT_CAPACITY: usize = 8192;
+/// Events buffered between requests and the writer (a few MiB at most).
+pub const DEFAULT_CAPACITY: usize = 16_384;
 /// Most events written in one transaction.
-pub const BATCH: usize = 256;
+pub const BATCH: usize = 2048;
 /// Longest time the writer waits to fill a batch after its first event.
 const LINGER: Duration = Duration::from_millis(20);
 /// How often old events are pruned.
@@ -243,17 +244,15 @@ async fn write_loop(
         };
         let Some(first) = first else { break };
         batch.push(first);
-        // Linger briefly, without waking per event, so that a busy registry
-        // writes few large transactions (one commit, one fsync each)
-        // instead of many small ones; then take what has arrived.
-        if !stopping {
+        drain(&mut rx, &mut batch);
+        // A quiet moment: linger briefly, without waking per event, so
+        // that a trickle becomes few large transactions (one commit, one
+        // fsync each) instead of many small ones. A backlog is written at
+        // once: the writer lingers only when the batch is not full, so
+        // under load it writes back to back at the database's pace.
+        if !stopping && batch.len() < BATCH {
             tokio::time::sleep(LINGER).await;
-        }
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(e) => batch.push(e),
-                Err(_) => break,
-            }
+            drain(&mut rx, &mut batch);
         }
         if let Err(e) = store.insert(&batch).await {
             tracing::error!(error = %e, events = batch.len(), "writing audit events failed");
@@ -267,6 +266,16 @@ async fn write_loop(
         let n = batch.len() as u64;
         done.send_modify(|d| *d += n);
         batch.clear();
+    }
+}
+
+/// Move what is buffered into `batch`, up to [`BATCH`] events.
+fn drain(rx: &mut mpsc::Receiver<AuditEvent>, batch: &mut Vec<AuditEvent>) {
+    while batch.len() < BATCH {
+        match rx.try_recv() {
+            Ok(e) => batch.push(e),
+            Err(_) => break,
+        }
     }
 }
 
