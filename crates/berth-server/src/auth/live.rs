@@ -139,7 +139,11 @@ impl LiveCaches {
 
     /// Entries held: (verified tokens, live principals, strikes).
     pub fn sizes(&self) -> (usize, usize, usize) {
-        (self.verified.len(), self.principals.len(), self.strikes.len())
+        (
+            self.verified.len(),
+            self.principals.len(),
+            self.strikes.len(),
+        )
     }
 
     /// Drop what has aged out if the last sweep is [`SWEEP_EVERY`] old;
@@ -210,10 +214,16 @@ mod tests {
     fn a_verified_token_is_served_until_it_expires() {
         let (clock, live) = caches(1_000);
         live.remember_verified("tok-a", claims("a", 1_100));
-        assert_eq!(live.verified("tok-a").map(|c| c.jti.clone()), Some("a".into()));
+        assert_eq!(
+            live.verified("tok-a").map(|c| c.jti.clone()),
+            Some("a".into())
+        );
         assert!(live.verified("tok-b").is_none());
         clock.set(1_100);
-        assert!(live.verified("tok-a").is_none(), "expired tokens are not served");
+        assert!(
+            live.verified("tok-a").is_none(),
+            "expired tokens are not served"
+        );
     }
 
     #[test]
