@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use berth_store::audit::{AuditEvent, AuditIdentity, RepositoryEvent};
 use berth_store::gc::{DeletionSink, GcDeletion, GcOptions, GcStart};
+use berth_store::purge::{PurgeDeletion, PurgeOptions, PurgeReport, PurgeSink};
 use berth_store::{Registry, StoreError};
 
 use crate::audit::Recorder;
@@ -89,6 +90,48 @@ impl GcService {
         res
     }
 
+    /// Run a purge (`POST /api/v1/purge`); `identity` is recorded with each
+    /// deletion's audit event.
+    pub async fn purge(
+        &self,
+        mut options: PurgeOptions,
+        identity: Option<AuditIdentity>,
+    ) -> Result<PurgeReport, StoreError> {
+        let audit = self.audit.clone();
+        let sink: PurgeSink = Arc::new(move |d: &PurgeDeletion| {
+            let kind = match d.kind {
+                berth_store::purge::PurgeKind::Tag => "tag",
+                berth_store::purge::PurgeKind::Manifest => "manifest",
+            };
+            metrics::counter!(PURGE_DELETED_METRIC, "kind" => kind).increment(1);
+            if let Some(rec) = &audit {
+                rec.record(AuditEvent::Repository(RepositoryEvent {
+                    time_ms: berth_store::now_ms(),
+                    correlation_id: String::new(),
+                    identity: identity.clone(),
+                    client_ip: None,
+                    user_agent: None,
+                    repository: d.repository.clone(),
+                    tag: d.tag.clone(),
+                    digest: Some(d.digest.clone()),
+                    media_type: None,
+                    artifact_type: None,
+                    size: Some(d.size as i64),
+                    operation: d.kind.operation().to_string(),
+                    result: 200,
+                    duration_ms: 0,
+                }));
+            }
+        });
+        options.sink = Some(sink);
+        let dry_run = options.dry_run;
+        let res = berth_store::purge::purge(self.registry.meta(), &options).await;
+        let result = if res.is_ok() { "finished" } else { "failed" };
+        metrics::counter!(PURGE_RUNS_METRIC, "result" => result, "dry_run" => if dry_run { "true" } else { "false" })
+            .increment(1);
+        res
+    }
+
     /// Collect every `interval` until the process ends (`--gc-interval`).
     pub async fn run_every(self: Arc<Self>, interval: Duration) {
         let mut tick = tokio::time::interval(interval);
@@ -121,6 +164,8 @@ fn kind_label(d: &GcDeletion) -> &'static str {
 const RUNS_METRIC: &str = "berth_gc_runs_total";
 const DELETED_METRIC: &str = "berth_gc_deleted_objects_total";
 const BYTES_METRIC: &str = "berth_gc_bytes_freed_total";
+const PURGE_RUNS_METRIC: &str = "berth_purge_runs_total";
+const PURGE_DELETED_METRIC: &str = "berth_purge_deleted_total";
 
 fn describe() {
     metrics::describe_counter!(
@@ -133,4 +178,12 @@ fn describe() {
     );
     metrics::describe_counter!(BYTES_METRIC, "Bytes of blobs deleted by garbage collection");
     metrics::counter!(BYTES_METRIC).increment(0);
+    metrics::describe_counter!(
+        PURGE_RUNS_METRIC,
+        "Purges (berth repository purge) by result (finished, failed) and dry_run"
+    );
+    metrics::describe_counter!(
+        PURGE_DELETED_METRIC,
+        "Tags and manifests deleted by purges, by kind (tag, manifest)"
+    );
 }

@@ -47,14 +47,23 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// The PostgreSQL advisory lock key of the collector (`berthgc` in ASCII).
 pub const ADVISORY_LOCK_KEY: i64 = 0x0062_6572_7468_6763;
 
-/// Links deleted per transaction.
+/// Most links or manifests deleted per transaction.
 const LINK_BATCH: usize = 256;
-/// Blobs deleted per transaction on the filesystem (each one an unlink
-/// while the writer is held).
+/// Most blobs deleted per transaction on the filesystem (each one an
+/// unlink while the writer is held).
 const FS_BLOB_BATCH: usize = 128;
-/// Blobs deleted per transaction on object storage (deleted concurrently,
-/// one request each).
+/// Most blobs deleted per transaction on object storage (deleted
+/// concurrently, one request each).
 const OBJECT_BLOB_BATCH: usize = 16;
+/// How long one deleting transaction should hold the writer: batches
+/// shrink and grow to stay near it (see [`Pacer`]).
+const BATCH_TARGET: Duration = Duration::from_millis(20);
+/// The pause between two deleting transactions, so that pushes waiting
+/// for the writer go first.
+const BATCH_PAUSE: Duration = Duration::from_millis(2);
+/// Most passes of the retention phase (each can free the children of an
+/// index or the referrers of a subject the previous one deleted).
+const RETENTION_PASSES: usize = 8;
 /// Most deletions listed in a report (the counters always count all).
 pub const MAX_LISTED: usize = 1000;
 /// How often a running collection writes its progress.
@@ -148,7 +157,7 @@ pub struct GcRun {
     pub dry_run: bool,
     /// `running`, `finished`, `failed` or `interrupted` (its replica died).
     pub state: String,
-    /// `references`, `links`, `blobs`, `orphans` or `done`.
+    /// `references`, `manifests` (retention), `links`, `blobs`, `orphans` or `done`.
     pub phase: String,
     /// Start, unix milliseconds.
     pub started_at: i64,
@@ -261,7 +270,14 @@ impl Collector {
             lock_conn = Some(conn);
         }
         let result = self.run_locked(options).await;
-        if let Some(conn) = lock_conn {
+        if let Some(mut conn) = lock_conn {
+            // Unlock before closing: the server ends a closed session (and
+            // releases its locks) only after the client has moved on, so a
+            // collection right after this one could find the lock held.
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(ADVISORY_LOCK_KEY)
+                .execute(&mut conn)
+                .await;
             let _ = sqlx::Connection::close(conn).await;
         }
         result.map(|r| GcStart::Ran(Box::new(r)))
@@ -347,6 +363,15 @@ impl Collector {
     async fn phases(&self, options: &GcOptions, p: &mut Progress) -> Result<(), StoreError> {
         let cutoff = now_ms() - i64::try_from(options.grace.as_millis()).unwrap_or(i64::MAX);
         self.backfill_references().await?;
+        let settings = crate::IdentityRepo::new(&self.meta)
+            .registry_config()
+            .await?;
+        if settings.retention_enabled {
+            self.progress(p, "manifests", true).await?;
+            let days = i64::from(settings.retention_untagged_days);
+            self.sweep_manifests(options, now_ms() - days * 86_400_000, p)
+                .await?;
+        }
         self.progress(p, "links", true).await?;
         self.sweep_links(options, cutoff, p).await?;
         self.progress(p, "blobs", true).await?;
@@ -426,6 +451,49 @@ impl Collector {
         }
     }
 
+    /// Retention: delete manifests untagged since before `untagged_before`
+    /// that nothing protects ([`crate::retention`]), pass after pass.
+    async fn sweep_manifests(
+        &self,
+        options: &GcOptions,
+        untagged_before: i64,
+        p: &mut Progress,
+    ) -> Result<(), StoreError> {
+        for _ in 0..RETENTION_PASSES {
+            let candidates = crate::retention::expired(&self.meta, untagged_before, None).await?;
+            if options.dry_run {
+                // Only the first pass: what it would free is found by the
+                // run after it (docs/architecture.md).
+                for m in candidates {
+                    p.add(manifest_deletion(m), None);
+                }
+                return Ok(());
+            }
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            let mut deleted_any = false;
+            let mut pacer = Pacer::new(LINK_BATCH);
+            let mut rest = &candidates[..];
+            while !rest.is_empty() {
+                let (batch, tail) = rest.split_at(pacer.size().min(rest.len()));
+                rest = tail;
+                let started = Instant::now();
+                let deleted = crate::retention::delete(&self.meta, untagged_before, batch).await?;
+                pacer.record(started.elapsed(), batch.len()).await;
+                for m in deleted {
+                    deleted_any = true;
+                    p.add(manifest_deletion(m), options.sink.as_ref());
+                }
+                self.progress(p, "manifests", false).await?;
+            }
+            if !deleted_any {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     /// Delete links no manifest of their repository references, older than
     /// the grace period.
     async fn sweep_links(
@@ -470,7 +538,12 @@ impl Collector {
              EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repository_id = $2 \
              AND l.digest = $3 AND {GARBAGE_LINK})"
         );
-        for batch in candidates.chunks(LINK_BATCH) {
+        let mut pacer = Pacer::new(LINK_BATCH);
+        let mut rest = &candidates[..];
+        while !rest.is_empty() {
+            let (batch, tail) = rest.split_at(pacer.size().min(rest.len()));
+            rest = tail;
+            let started = Instant::now();
             let deleted = match self.delete_links(&delete_sql, cutoff, batch).await {
                 Ok(d) => d,
                 Err(e) if is_foreign_key_violation(&e) || is_retryable(&e) => {
@@ -493,6 +566,7 @@ impl Collector {
                 }
                 Err(e) => return Err(e.into()),
             };
+            pacer.record(started.elapsed(), batch.len()).await;
             for (_, repo, digest, size) in deleted {
                 p.add(
                     GcDeletion {
@@ -578,7 +652,12 @@ impl Collector {
             }
             return Ok(());
         }
-        for batch in candidates.chunks(self.blob_batch()) {
+        let mut pacer = Pacer::new(self.blob_batch());
+        let mut rest = &candidates[..];
+        while !rest.is_empty() {
+            let (batch, tail) = rest.split_at(pacer.size().min(rest.len()));
+            rest = tail;
+            let started = Instant::now();
             let doomed = match self.delete_blob_batch(batch).await {
                 Ok(d) => d,
                 Err(e) if store_retryable(&e) => {
@@ -596,6 +675,7 @@ impl Collector {
                 }
                 Err(e) => return Err(e),
             };
+            pacer.record(started.elapsed(), batch.len()).await;
             for (d, size) in doomed {
                 p.add(
                     GcDeletion {
@@ -685,7 +765,12 @@ impl Collector {
             }
             return Ok(());
         }
-        for batch in orphans.chunks(self.blob_batch()) {
+        let mut pacer = Pacer::new(self.blob_batch());
+        let mut rest = &orphans[..];
+        while !rest.is_empty() {
+            let (batch, tail) = rest.split_at(pacer.size().min(rest.len()));
+            rest = tail;
+            let started = Instant::now();
             let mut tx = self.meta.write_pool().begin().await?;
             let mut claimed = Vec::new();
             for (d, size) in batch {
@@ -709,6 +794,7 @@ impl Collector {
                     .await?;
             }
             tx.commit().await?;
+            pacer.record(started.elapsed(), batch.len()).await;
             for (d, size) in claimed {
                 p.add(
                     GcDeletion {
@@ -772,6 +858,59 @@ impl Collector {
         .fetch_all(self.meta.read_pool())
         .await?;
         rows.iter().map(run_row).collect()
+    }
+}
+
+fn manifest_deletion(m: crate::retention::Expired) -> GcDeletion {
+    GcDeletion {
+        kind: GcKind::Manifest,
+        repository: Some(m.repository),
+        digest: m.digest,
+        size: m.size,
+    }
+}
+
+/// Sizes the deleting transactions so that each holds the writer for about
+/// [`BATCH_TARGET`]: a batch that took longer shrinks the next one in
+/// proportion, one that took less than half of it doubles the next (up to
+/// the phase's maximum). Pushes wait for the writer at most about one
+/// batch, whatever the machine, the backend or the load.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    size: usize,
+    max: usize,
+}
+
+impl Pacer {
+    /// Start small (a quarter of `max`, at least 1).
+    pub(crate) fn new(max: usize) -> Pacer {
+        let max = max.max(1);
+        Pacer {
+            size: (max / 4).max(1),
+            max,
+        }
+    }
+
+    /// The size of the next batch.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Adjust to a batch of `n` that held the writer for `took`, then
+    /// pause so that waiting writers go first.
+    pub(crate) async fn record(&mut self, took: Duration, n: usize) {
+        self.adjust(took, n);
+        tokio::time::sleep(BATCH_PAUSE).await;
+    }
+
+    fn adjust(&mut self, took: Duration, n: usize) {
+        let n = n.max(1);
+        if took > BATCH_TARGET {
+            let scaled = (n as u128 * BATCH_TARGET.as_micros()) / took.as_micros().max(1);
+            self.size = (scaled as usize).clamp(1, self.max);
+        } else if took < BATCH_TARGET / 2 && n >= self.size {
+            self.size = (self.size * 2).min(self.max);
+        }
     }
 }
 
@@ -862,5 +1001,35 @@ impl DeletionRecord {
             digest: self.digest,
             size: self.size,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pacer_shrinks_slow_batches_and_grows_fast_ones() {
+        let mut p = Pacer::new(256);
+        assert_eq!(p.size(), 64);
+        // 64 in 80 ms: four times the target, so a quarter as many.
+        p.adjust(Duration::from_millis(80), 64);
+        assert_eq!(p.size(), 16);
+        // Far slower than the target: never below one.
+        p.adjust(Duration::from_secs(5), 16);
+        assert_eq!(p.size(), 1);
+        // Fast batches double up to the maximum.
+        for _ in 0..20 {
+            let n = p.size();
+            p.adjust(Duration::from_millis(1), n);
+        }
+        assert_eq!(p.size(), 256);
+        // A short last batch that was fast says nothing about bigger ones.
+        let mut p = Pacer::new(256);
+        p.adjust(Duration::from_millis(1), 3);
+        assert_eq!(p.size(), 64);
+        // Within the band: unchanged.
+        p.adjust(Duration::from_millis(15), 64);
+        assert_eq!(p.size(), 64);
     }
 }

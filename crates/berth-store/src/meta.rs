@@ -192,7 +192,7 @@ impl MetaStore {
 
     /// Invalidate `repository`'s cached manifests here and, on PostgreSQL,
     /// on every replica when `tx` commits.
-    async fn announce_manifests(
+    pub(crate) async fn announce_manifests(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         repository: &str,
@@ -206,6 +206,11 @@ impl MetaStore {
     /// The pool for reads.
     pub fn read_pool(&self) -> &AnyPool {
         &self.read
+    }
+
+    /// Forget the cached manifests of `repository` (after a change).
+    pub(crate) fn invalidate_manifests(&self, repository: &str) {
+        self.manifests.invalidate(repository);
     }
 
     /// The pool for writes (one connection on SQLite: write transactions
@@ -495,6 +500,30 @@ impl MetaStore {
         content: &[u8],
         tags: &[&str],
     ) -> Result<(), PutManifestError> {
+        // Retried when the collector deleted the (untagged, expired)
+        // manifest between this PUT's insert and its hold on the row.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .put_manifest_once(repository, digest, info, optional, content, tags)
+                .await
+            {
+                Err(PutManifestError::Store(StoreError::Conflict(_))) if attempt < 3 => continue,
+                r => return r,
+            }
+        }
+    }
+
+    async fn put_manifest_once(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        info: &ManifestInfo,
+        optional: &[Digest],
+        content: &[u8],
+        tags: &[&str],
+    ) -> Result<(), PutManifestError> {
         let now = now_ms();
         let mut tx = self.write.begin().await?;
         let repo_id = ensure_repository(&mut tx, repository, now).await?;
@@ -525,9 +554,10 @@ impl MetaStore {
             .annotations
             .as_ref()
             .map(|a| serde_json::Value::Object(a.clone()).to_string());
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, \
-             annotations, size, content, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             annotations, size, content, created_at, untagged_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (repository_id, digest) DO NOTHING",
         )
         .bind(repo_id)
@@ -539,8 +569,30 @@ impl MetaStore {
         .bind(content.len() as i64)
         .bind(content.to_vec())
         .bind(now)
+        // Pushed without a tag: untagged since now (retention counts from here).
+        .bind(if tags.is_empty() { Some(now) } else { None })
         .execute(&mut *tx)
         .await?;
+        if inserted.rows_affected() == 0 {
+            // Pushed again: hold the row (so a retention DELETE waits for
+            // this transaction and then re-checks it) and restart its
+            // retention clock, or end it when tagged.
+            let held = sqlx::query(
+                "UPDATE manifests SET untagged_at = CASE WHEN untagged_at IS NULL THEN NULL \
+                 ELSE $3 END WHERE repository_id = $1 AND digest = $2",
+            )
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .bind(if tags.is_empty() { Some(now) } else { None })
+            .execute(&mut *tx)
+            .await?;
+            if held.rows_affected() == 0 {
+                // Deleted by the collector since the insert looked: again.
+                return Err(PutManifestError::Store(StoreError::Conflict(
+                    "manifest deleted concurrently".into(),
+                )));
+            }
+        }
         // The references, checked by their foreign keys: a link or child
         // the collector deleted since the checks above fails the PUT here.
         // In digest order, the order the collector sweeps links in, so the
@@ -610,6 +662,23 @@ impl MetaStore {
         .bind(digest.to_string())
         .execute(&mut *tx)
         .await?;
+        // The manifests these tags pointed at before: those left without a
+        // tag become untagged now (retention).
+        let mut previous: Vec<String> = Vec::new();
+        for tag in tags {
+            if let Some(r) =
+                sqlx::query("SELECT digest FROM tags WHERE repository_id = $1 AND name = $2")
+                    .bind(repo_id)
+                    .bind(*tag)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            {
+                let d: String = r.try_get(0)?;
+                if d != digest.to_string() && !previous.contains(&d) {
+                    previous.push(d);
+                }
+            }
+        }
         for tag in tags {
             sqlx::query(
                 "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
@@ -622,6 +691,22 @@ impl MetaStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
+        if !tags.is_empty() {
+            // Tagged again: out of the retention's reach. Updating the row
+            // also makes a concurrent retention DELETE of it re-check (and
+            // keep) it on PostgreSQL.
+            sqlx::query(
+                "UPDATE manifests SET untagged_at = NULL WHERE repository_id = $1 \
+                 AND digest = $2 AND untagged_at IS NOT NULL",
+            )
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for d in &previous {
+            mark_untagged(&mut tx, repo_id, d, now).await?;
         }
         self.announce_manifests(&mut tx, repository).await?;
         tx.commit().await?;
@@ -669,14 +754,27 @@ impl MetaStore {
 
     /// Remove a tag. Returns whether it existed.
     pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool, StoreError> {
-        let res = sqlx::query(
-            "DELETE FROM tags WHERE name = $1 AND repository_id = \
-             (SELECT id FROM repositories WHERE name = $2)",
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
+            "SELECT t.repository_id, t.digest FROM tags t JOIN repositories r \
+             ON r.id = t.repository_id WHERE r.name = $1 AND t.name = $2",
         )
-        .bind(tag)
         .bind(repository)
-        .execute(&self.write)
+        .bind(tag)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let repo_id: i64 = row.try_get(0)?;
+        let digest: String = row.try_get(1)?;
+        let res = sqlx::query("DELETE FROM tags WHERE repository_id = $1 AND name = $2")
+            .bind(repo_id)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?;
+        mark_untagged(&mut tx, repo_id, &digest, now_ms()).await?;
+        tx.commit().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(crate::changes::MANIFESTS_CHANNEL)
@@ -1115,6 +1213,27 @@ async fn link(
     )
     .bind(repo_id)
     .bind(digest.to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Mark manifest `digest` of repository `repo_id` untagged since `now` if
+/// no tag points at it any more (and it was tagged until now).
+pub(crate) async fn mark_untagged(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    repo_id: i64,
+    digest: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE manifests SET untagged_at = $3 WHERE repository_id = $1 AND digest = $2 \
+         AND untagged_at IS NULL AND NOT EXISTS (SELECT 1 FROM tags t \
+         WHERE t.repository_id = $1 AND t.digest = $2)",
+    )
+    .bind(repo_id)
+    .bind(digest)
     .bind(now)
     .execute(&mut **tx)
     .await?;

@@ -167,6 +167,8 @@ async fn settings_defaults_and_update(d: Db) {
         access_token_ttl_secs: 600,
         refresh_token_ttl_secs: 7200,
         identity_token_ttl_secs: 3600,
+        retention_enabled: true,
+        retention_untagged_days: 30,
     };
     d.repo.update_registry_config(&new).await.unwrap();
     assert_eq!(d.repo.registry_config().await.unwrap(), new);
@@ -179,6 +181,11 @@ async fn settings_defaults_and_update(d: Db) {
     assert!(is_invalid(d.repo.update_registry_config(&bad).await));
     let bad = RegistryConfig {
         refresh_token_ttl_secs: u64::MAX,
+        ..new.clone()
+    };
+    assert!(is_invalid(d.repo.update_registry_config(&bad).await));
+    let bad = RegistryConfig {
+        retention_untagged_days: 366,
         ..new.clone()
     };
     assert!(is_invalid(d.repo.update_registry_config(&bad).await));

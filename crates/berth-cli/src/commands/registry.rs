@@ -14,6 +14,8 @@ const COLUMNS: &[&str] = &[
     "accessTokenTtlSeconds",
     "refreshTokenTtlSeconds",
     "identityTokenTtlSeconds",
+    "retentionEnabled",
+    "retentionUntaggedDays",
 ];
 
 /// Registry settings.
@@ -55,6 +57,15 @@ enum RegistryVerb {
         /// Directory-token lifetime, seconds.
         #[arg(long)]
         identity_token_ttl_seconds: Option<u64>,
+        /// Let garbage collection delete untagged manifests (the retention
+        /// policy).
+        #[arg(long)]
+        retention_enabled: Option<bool>,
+        /// Days an untagged manifest stays before garbage collection
+        /// deletes it (0-365); enables the policy unless
+        /// `--retention-enabled false` is given.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=365))]
+        retention_untagged_days: Option<u32>,
     },
 }
 
@@ -74,6 +85,8 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
             access_token_ttl_seconds,
             refresh_token_ttl_seconds,
             identity_token_ttl_seconds,
+            retention_enabled,
+            retention_untagged_days,
         } => {
             let mut body = Map::new();
             let mut set = |k: &str, v: Option<Value>| {
@@ -100,6 +113,14 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<()> {
             set(
                 "identityTokenTtlSeconds",
                 identity_token_ttl_seconds.map(|s| json!(s)),
+            );
+            // Setting the days turns the policy on, as in ACR (`az acr
+            // config retention update --days N --status enabled`).
+            let retention_enabled = retention_enabled.or(retention_untagged_days.map(|_| true));
+            set("retentionEnabled", retention_enabled.map(|b| json!(b)));
+            set(
+                "retentionUntaggedDays",
+                retention_untagged_days.map(|d| json!(d)),
             );
             if body.is_empty() {
                 anyhow::bail!("nothing to update: give at least one setting");

@@ -1,4 +1,4 @@
-//! `berth repository list|show-tags|show-manifests|untag|delete`.
+//! `berth repository list|show-tags|show-manifests|untag|delete|purge`.
 
 use clap::{Args, Subcommand};
 use reqwest::Method;
@@ -46,7 +46,38 @@ enum RepositoryVerb {
         #[arg(long)]
         image: Option<String>,
     },
+    /// Delete tags older than `--ago` that a filter matches, then the
+    /// manifests they leave untagged (as `acr purge`; no confirmation:
+    /// try `--dry-run` first).
+    Purge {
+        /// `<repository-regex>:<tag-regex>`, both matched against the whole
+        /// name; repeat for more.
+        #[arg(long, required = true)]
+        filter: Vec<String>,
+        /// Tags last updated longer ago than this go: `30d`, `2d3h6m`, `0`.
+        #[arg(long)]
+        ago: String,
+        /// Also delete manifests untagged for longer than `--ago`.
+        #[arg(long)]
+        untagged: bool,
+        /// Of the tags that would go, keep the newest N per repository.
+        #[arg(long, default_value_t = 0)]
+        keep: u64,
+        /// Only report what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
+
+const PURGE_SUMMARY: &[&str] = &[
+    "dryRun",
+    "repositories",
+    "tags",
+    "manifests",
+    "manifestBytes",
+    "durationMs",
+];
+const PURGE_DELETED: &[&str] = &["kind", "repository", "tag", "digest", "size"];
 
 /// `R:T` → (R, T); the tag follows the last `:` after the last `/`.
 fn split_tag(image: &str) -> anyhow::Result<(&str, &str)> {
@@ -127,6 +158,44 @@ pub async fn run(args: RepositoryArgs) -> anyhow::Result<()> {
                 .await?
                 .show(Method::DELETE, &path, None, &[])
                 .await
+        }
+        RepositoryVerb::Purge {
+            filter,
+            ago,
+            untagged,
+            keep,
+            dry_run,
+        } => {
+            let body = serde_json::json!({
+                "filters": filter,
+                "ago": ago,
+                "untagged": untagged,
+                "keep": keep,
+                "dryRun": dry_run,
+            });
+            let ctx = Ctx::open(c).await?;
+            let Some(report) = ctx.call(Method::POST, "purge", Some(body)).await? else {
+                anyhow::bail!("the registry answered without a report");
+            };
+            if ctx.format() == crate::output::Format::Json {
+                ctx.print(&report, &[]);
+                return Ok(());
+            }
+            ctx.print(&report, PURGE_SUMMARY);
+            if let Some(deleted) = report
+                .get("deleted")
+                .filter(|d| d.as_array().is_some_and(|a| !a.is_empty()))
+            {
+                println!();
+                ctx.print(deleted, PURGE_DELETED);
+                if report.get("truncated").and_then(serde_json::Value::as_bool) == Some(true) {
+                    println!(
+                        "(only the first {} deletions are listed)",
+                        deleted.as_array().map_or(0, Vec::len)
+                    );
+                }
+            }
+            Ok(())
         }
     }
 }

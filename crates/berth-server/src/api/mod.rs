@@ -20,6 +20,7 @@ pub mod groups;
 pub mod lenient;
 pub mod logs;
 pub mod network_rules;
+pub mod purge;
 pub mod registry;
 pub mod repositories;
 pub mod role_assignments;
@@ -125,10 +126,11 @@ pub(crate) fn expiry(state: &ApiState, days: Option<u64>, field: &str) -> MgmtRe
         workload_identities::create, workload_identities::list, workload_identities::show,
         workload_identities::update, workload_identities::delete,
         logs::login, logs::repository, logs::explain,
-        gc::start, gc::status, gc::show,
+        gc::start, gc::status, gc::show, purge::start,
     ),
     components(schemas(error::ErrorBody, error::ErrorItem, berth_store::gc::GcDeletion,
-        berth_store::gc::GcKind)),
+        berth_store::gc::GcKind, berth_store::purge::PurgeDeletion,
+        berth_store::purge::PurgeKind)),
     modifiers(&SecurityAddon, &CommonResponses),
     security(("bearer" = []), ("basic" = []))
 )]
@@ -243,6 +245,7 @@ pub fn routes(
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/gc", post(gc::start).get(gc::status))
         .route("/api/v1/gc/{id}", get(gc::show))
+        .route("/api/v1/purge", post(purge::start))
         .route("/api/v1/users", post(users::create).get(users::list))
         .route(
             "/api/v1/users/{name}",

@@ -29,6 +29,10 @@ pub struct RegistryView {
     pub refresh_token_ttl_seconds: u64,
     /// Identity (directory) token lifetime, seconds.
     pub identity_token_ttl_seconds: u64,
+    /// Whether garbage collection deletes untagged manifests.
+    pub retention_enabled: bool,
+    /// Days a manifest stays after it lost its last tag (when enabled).
+    pub retention_untagged_days: u32,
 }
 
 /// `PATCH /api/v1/registry`: only the fields given change. New token
@@ -53,6 +57,12 @@ pub struct UpdateRegistry {
     #[serde(default, deserialize_with = "super::lenient::opt_u64")]
     #[schema(minimum = 60, maximum = 31622400)]
     pub identity_token_ttl_seconds: Option<u64>,
+    /// Whether garbage collection deletes untagged manifests.
+    pub retention_enabled: Option<bool>,
+    /// Days a manifest stays after it lost its last tag (0 .. 365).
+    #[serde(default, deserialize_with = "super::lenient::opt_u64")]
+    #[schema(minimum = 0, maximum = 365)]
+    pub retention_untagged_days: Option<u64>,
 }
 
 /// Shortest accepted token lifetime, seconds.
@@ -69,6 +79,8 @@ fn view(state: &ApiState, c: RegistryConfig) -> RegistryView {
         access_token_ttl_seconds: c.access_token_ttl_secs,
         refresh_token_ttl_seconds: c.refresh_token_ttl_secs,
         identity_token_ttl_seconds: c.identity_token_ttl_secs,
+        retention_enabled: c.retention_enabled,
+        retention_untagged_days: c.retention_untagged_days,
     }
 }
 
@@ -126,6 +138,22 @@ pub async fn update(
             }
             *slot = v;
         }
+    }
+    if let Some(v) = req.retention_enabled {
+        c.retention_enabled = v;
+    }
+    if let Some(days) = req.retention_untagged_days {
+        let max = berth_store::identity::MAX_RETENTION_DAYS;
+        c.retention_untagged_days =
+            u32::try_from(days)
+                .ok()
+                .filter(|d| *d <= max)
+                .ok_or_else(|| {
+                    MgmtError::invalid(
+                        "retentionUntaggedDays",
+                        format!("retentionUntaggedDays must be between 0 and {max}"),
+                    )
+                })?;
     }
     c.validate()?;
     state.auth.repo.update_registry_config(&c).await?;

@@ -393,6 +393,8 @@ pub async fn update_settings(
         access_token_ttl_seconds: None,
         refresh_token_ttl_seconds: None,
         identity_token_ttl_seconds: None,
+        retention_enabled: None,
+        retention_untagged_days: None,
     };
     match api::registry::update(State(state.api.clone()), viewer.caller(), JsonBody(req)).await {
         Ok(_) => Redirect::to("/ui/access#settings").into_response(),

@@ -62,7 +62,7 @@ pub use network::normalize_network_rule;
 pub use roles::RoleAssignmentInfo;
 pub use scope_maps::ScopeMapInfo;
 pub use service_principals::ServicePrincipalInfo;
-pub use settings::{NetworkAction, RegistryConfig};
+pub use settings::{NetworkAction, RegistryConfig, MAX_RETENTION_DAYS};
 pub use throttle::ThrottleWindow;
 pub use tokens::TokenInfo;
 pub use users::{validate_user_name, UserInfo};

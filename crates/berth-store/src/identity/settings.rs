@@ -1,5 +1,5 @@
 //! Registry settings: anonymous pull, the default network action, token
-//! lifetimes.
+//! lifetimes, the retention of untagged manifests.
 
 use std::fmt;
 use std::str::FromStr;
@@ -66,6 +66,20 @@ pub struct RegistryConfig {
     pub refresh_token_ttl_secs: u64,
     /// Identity-token lifetime in seconds (default 10800 = 3 h).
     pub identity_token_ttl_secs: u64,
+    /// Whether the collector deletes untagged manifests (off by default).
+    #[serde(default)]
+    pub retention_enabled: bool,
+    /// How long a manifest stays after it lost its last tag, days
+    /// (0 ..= [`MAX_RETENTION_DAYS`], default 7).
+    #[serde(default = "default_retention_days")]
+    pub retention_untagged_days: u32,
+}
+
+/// Longest retention period for untagged manifests, days (ACR's limit).
+pub const MAX_RETENTION_DAYS: u32 = 365;
+
+fn default_retention_days() -> u32 {
+    7
 }
 
 impl Default for RegistryConfig {
@@ -76,6 +90,8 @@ impl Default for RegistryConfig {
             access_token_ttl_secs: 4500,
             refresh_token_ttl_secs: 10800,
             identity_token_ttl_secs: 10800,
+            retention_enabled: false,
+            retention_untagged_days: default_retention_days(),
         }
     }
 }
@@ -101,6 +117,12 @@ impl RegistryConfig {
                 )));
             }
         }
+        if self.retention_untagged_days > MAX_RETENTION_DAYS {
+            return Err(invalid(format!(
+                "retention_untagged_days {} must be between 0 and {MAX_RETENTION_DAYS}",
+                self.retention_untagged_days
+            )));
+        }
         Ok(())
     }
 }
@@ -110,7 +132,8 @@ impl IdentityRepo {
     pub async fn registry_config(&self) -> Result<RegistryConfig, StoreError> {
         let row = sqlx::query(
             "SELECT anonymous_pull, default_action, access_token_ttl_secs, \
-             refresh_token_ttl_secs, identity_token_ttl_secs FROM registry_settings WHERE id = 1",
+             refresh_token_ttl_secs, identity_token_ttl_secs, retention_enabled, \
+             retention_untagged_days FROM registry_settings WHERE id = 1",
         )
         .fetch_optional(&self.read)
         .await?;
@@ -126,6 +149,9 @@ impl IdentityRepo {
             access_token_ttl_secs: to_u64(r.try_get(2)?, "access token ttl")?,
             refresh_token_ttl_secs: to_u64(r.try_get(3)?, "refresh token ttl")?,
             identity_token_ttl_secs: to_u64(r.try_get(4)?, "identity token ttl")?,
+            retention_enabled: r.try_get::<i64, _>(5)? != 0,
+            retention_untagged_days: u32::try_from(r.try_get::<i64, _>(6)?)
+                .map_err(|_| corrupt("retention days", "out of range"))?,
         })
     }
 
@@ -134,13 +160,16 @@ impl IdentityRepo {
         config.validate()?;
         sqlx::query(
             "INSERT INTO registry_settings (id, anonymous_pull, default_action, \
-             access_token_ttl_secs, refresh_token_ttl_secs, identity_token_ttl_secs, updated_at) \
-             VALUES (1, $1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET \
+             access_token_ttl_secs, refresh_token_ttl_secs, identity_token_ttl_secs, updated_at, \
+             retention_enabled, retention_untagged_days) \
+             VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET \
              anonymous_pull = excluded.anonymous_pull, default_action = excluded.default_action, \
              access_token_ttl_secs = excluded.access_token_ttl_secs, \
              refresh_token_ttl_secs = excluded.refresh_token_ttl_secs, \
              identity_token_ttl_secs = excluded.identity_token_ttl_secs, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at, \
+             retention_enabled = excluded.retention_enabled, \
+             retention_untagged_days = excluded.retention_untagged_days",
         )
         .bind(flag(config.anonymous_pull))
         .bind(config.default_action.as_str())
@@ -157,6 +186,8 @@ impl IdentityRepo {
             "identity_token_ttl_secs",
         )?)
         .bind(now_ms())
+        .bind(flag(config.retention_enabled))
+        .bind(i64::from(config.retention_untagged_days))
         .execute(&self.write)
         .await?;
         Ok(())
