@@ -33,8 +33,32 @@ pub const MAX_LISTED: usize = 1000;
 /// Most manifest passes per repository (index → children → referrers).
 const PASSES: usize = 8;
 
-/// One `--filter '<repository-regex>:<tag-regex>'`. Both expressions must
-/// match the whole name (they are anchored).
+/// The grammar of a filter: `<repository-expression>:<tag-expression>`,
+/// each a regular expression of a safe subset (so that every string of the
+/// grammar is a valid expression, and the API document can state it
+/// exactly): literal `[A-Za-z0-9_/-]`, `.`, `\.`, classes of those
+/// characters with the ranges `0-9`, `a-z`, `A-Z` (`[0-9a-f]`), each
+/// optionally followed by one of `*`, `+`, `?`, and alternation `|`; no
+/// groups. Both expressions must match the whole name.
+pub const FILTER_PATTERN: &str = r"^(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+(?:\|(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+)*:(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+(?:\|(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+)*$";
+
+/// Longest filter, characters.
+pub const MAX_FILTER_LEN: usize = 512;
+
+/// The grammar of an age (`--ago`): `0`, or whole numbers each followed by
+/// `d`, `h`, `m` or `s`, added up (`30d`, `2d3h6m`, `90s`).
+pub const AGO_PATTERN: &str = r"^(?:0|(?:[0-9]{1,6}[dhms])+)$";
+
+/// Longest age, characters.
+pub const MAX_AGO_LEN: usize = 64;
+
+static FILTER_RE: std::sync::LazyLock<Regex> =
+    std::sync::LazyLock::new(|| Regex::new(FILTER_PATTERN).expect("static regex"));
+static AGO_RE: std::sync::LazyLock<Regex> =
+    std::sync::LazyLock::new(|| Regex::new(AGO_PATTERN).expect("static regex"));
+
+/// One `--filter '<repository-regex>:<tag-regex>'` ([`FILTER_PATTERN`]).
+/// Both expressions must match the whole name (they are anchored).
 #[derive(Debug, Clone)]
 pub struct PurgeFilter {
     repository: Regex,
@@ -63,23 +87,18 @@ impl std::fmt::Display for PurgeFilter {
 impl FromStr for PurgeFilter {
     type Err = String;
 
-    /// `REPOSITORY-REGEX:TAG-REGEX`, split at the first `:` that does not
-    /// follow `?` (so `(?:…)` groups in the repository part work).
+    /// A string of [`FILTER_PATTERN`]'s grammar, at most
+    /// [`MAX_FILTER_LEN`] characters.
     fn from_str(s: &str) -> Result<Self, String> {
-        let bytes = s.as_bytes();
-        let split = (0..bytes.len())
-            .find(|&i| bytes[i] == b':' && (i == 0 || bytes[i - 1] != b'?'))
-            .ok_or_else(|| {
-                format!(
-                    "filter {s:?} must be '<repository-regex>:<tag-regex>', e.g. 'app/.*:v1\\..*'"
-                )
-            })?;
-        let (repo, tag) = (&s[..split], &s[split + 1..]);
-        if repo.is_empty() || tag.is_empty() {
+        if s.chars().count() > MAX_FILTER_LEN || !FILTER_RE.is_match(s) {
             return Err(format!(
-                "filter {s:?} needs both a repository and a tag expression (use '.*' for any)"
+                "filter {s:?} must be '<repository-regex>:<tag-regex>' (at most {MAX_FILTER_LEN} \
+                 characters) using letters, digits, _ / - . \\. [0-9a-z] classes, * + ? and |, \
+                 e.g. 'app/.*:v1\\..*'"
             ));
         }
+        // The grammar has no ':' inside an expression.
+        let (repo, tag) = s.split_once(':').ok_or("no ':'")?;
         let anchored = |what: &str, re: &str| {
             Regex::new(&format!("^(?:{re})$")).map_err(|e| {
                 format!("the {what} expression {re:?} of filter {s:?} is invalid: {e}")
@@ -93,15 +112,29 @@ impl FromStr for PurgeFilter {
     }
 }
 
-/// Parse an `--ago` duration: `30d`, `2d3h6m`, `1h 30m`, `90s`, `0`.
+/// Parse an age of [`AGO_PATTERN`]'s grammar: `30d`, `2d3h6m`, `90s`, `0`.
 pub fn parse_ago(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    if t == "0" {
-        return Ok(Duration::ZERO);
+    let bad = || format!("age {s:?} is invalid; write it like 30d, 2d3h6m, 12h, 90s or 0");
+    if s.len() > MAX_AGO_LEN || !AGO_RE.is_match(s) {
+        return Err(bad());
     }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("duration {s:?} is invalid ({e}); write it like 30d, 2d3h6m, 12h or 0")
-    })
+    let mut total: u64 = 0;
+    let mut n: u64 = 0;
+    for c in s.chars() {
+        if let Some(d) = c.to_digit(10) {
+            n = n * 10 + u64::from(d);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            _ => 1,
+        };
+        total = total.saturating_add(n.saturating_mul(unit));
+        n = 0;
+    }
+    Ok(Duration::from_secs(total))
 }
 
 /// What a purge deleted (or would delete).
@@ -392,23 +425,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filters_are_anchored_and_split_at_the_first_plain_colon() {
+    fn filters_are_anchored_and_follow_the_grammar() {
         let f: PurgeFilter = "app/.*:v1\\..*".parse().unwrap();
         assert!(f.matches_repository("app/web"));
         assert!(!f.matches_repository("other/app/web"));
         assert!(f.matches_tag("v1.2"));
         assert!(!f.matches_tag("v10"));
         assert!(!f.matches_tag("xv1.2"));
-        let f: PurgeFilter = "(?:a|b):.*".parse().unwrap();
+        let f: PurgeFilter = "a|b:build-[0-9]+".parse().unwrap();
         assert!(f.matches_repository("a") && f.matches_repository("b"));
         assert!(!f.matches_repository("ab"));
-        assert!(f.matches_tag("anything"));
+        assert!(f.matches_tag("build-42") && !f.matches_tag("build-"));
         // Alternation stays inside the anchors.
         let f: PurgeFilter = "r:a|b".parse().unwrap();
         assert!(!f.matches_tag("xa") && !f.matches_tag("bx") && f.matches_tag("b"));
-        for bad in ["app", ":v1", "app:", "app:(", "[:x"] {
+        let f: PurgeFilter = "[a-z0-9_.]+/x?:[A-Z]*".parse().unwrap();
+        assert!(f.matches_repository("team.1/") && f.matches_tag("ABC"));
+        for bad in [
+            "app", ":v1", "app:", "app:(", "[:x", "(?:a):b", "a:b:c", "*a:b", "a**:b", "a|:b",
+            "[z-a]:b", "a:[]", "a:b{2}", "a b:c",
+        ] {
             assert!(bad.parse::<PurgeFilter>().is_err(), "{bad}");
         }
+        assert!("a:b".repeat(200).parse::<PurgeFilter>().is_err());
+    }
+
+    /// Every string of the grammar compiles: the grammar's pieces in many
+    /// combinations.
+    #[test]
+    fn every_filter_of_the_grammar_compiles() {
+        let atoms = [
+            "a",
+            "Z",
+            "9",
+            "_",
+            "/",
+            "-",
+            ".",
+            "\\.",
+            "[0-9]",
+            "[a-zA-Z_.]",
+            "[..]",
+        ];
+        let quants = ["", "*", "+", "?"];
+        let mut n = 0;
+        for a in atoms {
+            for q in quants {
+                for b in atoms {
+                    for r in quants {
+                        let e = format!("{a}{q}{b}{r}|{b}");
+                        let f = format!("{e}:{e}");
+                        f.parse::<PurgeFilter>()
+                            .unwrap_or_else(|err| panic!("{f}: {err}"));
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert!(n > 1000);
     }
 
     #[test]
@@ -418,9 +492,11 @@ mod tests {
             parse_ago("2d3h6m").unwrap(),
             Duration::from_secs(2 * 86400 + 3 * 3600 + 6 * 60)
         );
+        assert_eq!(parse_ago("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_ago("0").unwrap(), Duration::ZERO);
         assert_eq!(parse_ago("0s").unwrap(), Duration::ZERO);
-        assert!(parse_ago("soon").is_err());
-        assert!(parse_ago("-1d").is_err());
+        for bad in ["soon", "-1d", "1", "1 d", "1w", "", "1d ", "1234567d"] {
+            assert!(parse_ago(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -89,8 +89,23 @@ async fn retention_policy_deletes_untagged_manifests_in_gc() {
     let updated = env.json(&["registry", "update", "--retention-untagged-days", "0"]);
     assert_eq!(updated["retentionEnabled"], true, "{updated}");
     assert_eq!(updated["retentionUntaggedDays"], 0, "{updated}");
-    let err = env.fails(&["registry", "update", "--retention-untagged-days", "366"]);
-    assert!(err.contains("366"), "{err}");
+    let out = env.run(
+        &["registry", "update", "--retention-untagged-days", "366"],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("0..=365"), "{err}");
+    // The API refuses it too, naming the field.
+    let r = server
+        .client()
+        .patch(format!("{}/api/v1/registry", server.base_url()))
+        .json(&json!({"retentionUntaggedDays": 400}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.expect("json");
+    assert_eq!(e["errors"][0]["field"], "retentionUntaggedDays", "{e}");
 
     let dry = env.json(&["gc", "--dry-run"]);
     assert_eq!(dry["manifests"], 1, "{dry}");
