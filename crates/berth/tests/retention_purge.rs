@@ -211,11 +211,11 @@ async fn berth_repository_purge_deletes_old_tags_and_their_manifests() {
         table.contains("build-0") && table.contains("manifest"),
         "{table}"
     );
-    for n in 0..3 {
+    for (n, img) in images.iter().enumerate().take(3) {
         reg.get_manifest("purge/app", &format!("build-{n}"))
             .await
             .expect_status(404);
-        reg.get_manifest("purge/app", &images[n].digest())
+        reg.get_manifest("purge/app", &img.digest())
             .await
             .expect_status(404);
     }
