@@ -7,6 +7,9 @@
 # warm-up round). Not a timed test: record the numbers in
 # docs/performance.md.
 #
+# With --keep, rss.txt (VmRSS) and rss-split.txt (seconds, RssAnon,
+# RssFile, RssShmem) stay in the work directory with the server log.
+#
 # Usage: bench/soak.sh [--seconds N] [--berth-bin PATH] [--keep]
 #   The mix per round (ROUND_SECONDS, default 30), run concurrently:
 #     token-issuance          8 connections
@@ -55,7 +58,12 @@ export BERTH_BENCH_USERNAME=owner BERTH_BENCH_PASSWORD="$PASSWORD"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
 : >"$WORK/rss.txt"
-( while kill -0 "$SERVER_PID" 2>/dev/null; do rss_kib >>"$WORK/rss.txt" || true; sleep 10; done ) &
+# rss-split.txt: seconds, RssAnon, RssFile, RssShmem (KiB) per sample, to
+# tell heap growth from mapped files (the database's shared memory index).
+rss_split() { awk -v t="$(( $(date +%s) - start ))" '/^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} /^RssShmem:/ {s=$2} END {print t, a, f, s}' "/proc/$SERVER_PID/status"; }
+: >"$WORK/rss-split.txt"
+start=$(date +%s)
+( while kill -0 "$SERVER_PID" 2>/dev/null; do rss_kib >>"$WORK/rss.txt" || true; rss_split >>"$WORK/rss-split.txt" || true; sleep 10; done ) &
 SAMPLER=$!
 
 round=0

@@ -6,7 +6,9 @@
 //! `berth_audit_events_dropped_total{cause="buffer_full"}` and a warning is
 //! logged. The writer collects up to [`BATCH`] events (waiting at most
 //! 20 ms after the first when fewer are buffered, not at all when a full
-//! batch is waiting) and inserts them in one transaction, then appends them
+//! batch is waiting) and inserts them in transactions of at most
+//! [`TX_EVENTS`] (so a push waiting for the single SQLite writer gets it
+//! between two of them, not after the whole batch), then appends them
 //! to the JSON-lines stream when one is configured. [`RecorderTask::shutdown`] closes the channel and
 //! writes what is still buffered. A second task prunes events older than
 //! the retention period, at start and then hourly.
@@ -23,8 +25,14 @@ use tokio::task::JoinHandle;
 
 /// Events buffered between requests and the writer (a few MiB at most).
 pub const DEFAULT_CAPACITY: usize = 16_384;
-/// Most events written in one transaction.
+/// Most events the writer takes from the buffer at once (one wake-up, one
+/// stream write; inserted in transactions of [`TX_EVENTS`]).
 pub const BATCH: usize = 2048;
+/// Most events inserted in one transaction. The writer connection is
+/// shared with pushes and manifest PUTs (SQLite has one writer), and its
+/// pool hands it out first come, first served, so this bounds how long a
+/// push waits behind the audit log under load.
+pub const TX_EVENTS: usize = 256;
 /// Longest time the writer waits to fill a batch after its first event.
 const LINGER: Duration = Duration::from_millis(20);
 /// How often old events are pruned.
@@ -254,9 +262,11 @@ async fn write_loop(
             tokio::time::sleep(LINGER).await;
             drain(&mut rx, &mut batch);
         }
-        if let Err(e) = store.insert(&batch).await {
-            tracing::error!(error = %e, events = batch.len(), "writing audit events failed");
-            recorder.count_drop("write_failed", batch.len() as u64);
+        for chunk in batch.chunks(TX_EVENTS) {
+            if let Err(e) = store.insert(chunk).await {
+                tracing::error!(error = %e, events = chunk.len(), "writing audit events failed");
+                recorder.count_drop("write_failed", chunk.len() as u64);
+            }
         }
         if let Some(s) = stream.as_mut() {
             if let Err(e) = s.write(&batch).await {
