@@ -413,6 +413,12 @@ $upstreams    keepalive 128;
     client_max_body_size 0;
     proxy_request_buffering off;
     proxy_buffering off;
+    # Unbuffered proxying moves bytes through one buffer of this size per
+    # request; the default (one page) means a read and a write per 4 KiB.
+    proxy_buffer_size 128k;
+    proxy_buffers 4 128k;
+    proxy_busy_buffers_size 256k;
+    client_body_buffer_size 128k;
     proxy_read_timeout 900s;
     proxy_send_timeout 900s;
     location / {
