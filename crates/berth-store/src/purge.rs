@@ -33,6 +33,20 @@ pub const MAX_LISTED: usize = 1000;
 /// Most manifest passes per repository (index → children → referrers).
 const PASSES: usize = 8;
 
+/// One expression of the filter grammar: atoms, each optionally quantified.
+macro_rules! filter_expression {
+    () => {
+        r"(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+"
+    };
+}
+
+/// Expressions of the filter grammar joined by `|`.
+macro_rules! filter_alternation {
+    () => {
+        concat!(filter_expression!(), r"(?:\|", filter_expression!(), ")*")
+    };
+}
+
 /// The grammar of a filter: `<repository-expression>:<tag-expression>`,
 /// each a regular expression of a safe subset (so that every string of the
 /// grammar is a valid expression, and the API document can state it
@@ -40,7 +54,8 @@ const PASSES: usize = 8;
 /// characters with the ranges `0-9`, `a-z`, `A-Z` (`[0-9a-f]`), each
 /// optionally followed by one of `*`, `+`, `?`, and alternation `|`; no
 /// groups. Both expressions must match the whole name.
-pub const FILTER_PATTERN: &str = r"^(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+(?:\|(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+)*:(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+(?:\|(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+)*$";
+pub const FILTER_PATTERN: &str =
+    concat!("^", filter_alternation!(), ":", filter_alternation!(), "$");
 
 /// Longest filter, characters.
 pub const MAX_FILTER_LEN: usize = 512;
@@ -448,6 +463,16 @@ mod tests {
             assert!(bad.parse::<PurgeFilter>().is_err(), "{bad}");
         }
         assert!("a:b".repeat(200).parse::<PurgeFilter>().is_err());
+    }
+
+    /// The pattern built from its pieces is the grammar the API document
+    /// has stated since it was written out in full.
+    #[test]
+    fn filter_pattern_is_the_documented_grammar() {
+        assert_eq!(
+            FILTER_PATTERN,
+            r"^(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+(?:\|(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+)*:(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+(?:\|(?:(?:[A-Za-z0-9_/-]|\.|\\\.|\[(?:0-9|a-z|A-Z|[A-Za-z0-9_.])+\])[*+?]?)+)*$"
+        );
     }
 
     /// Every string of the grammar compiles: the grammar's pieces in many

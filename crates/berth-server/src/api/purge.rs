@@ -28,7 +28,7 @@ pub struct StartPurge {
     #[schema(schema_with = filters_schema)]
     pub filters: Vec<String>,
     /// Tags last updated longer ago than this go: `30d`, `2d3h6m`, `12h`, `0`.
-    #[schema(pattern = r"^(?:0|(?:[0-9]{1,6}[dhms])+)$", max_length = 64)]
+    #[schema(schema_with = ago_schema)]
     pub ago: String,
     /// Also delete the manifests of the matched repositories that have been
     /// untagged for longer than `ago`.
@@ -57,6 +57,18 @@ fn filters_schema() -> utoipa::openapi::schema::Array {
         .description(Some(
             "`<repository-regex>:<tag-regex>` in the filter grammar (docs/api.md, \"Purge\"); \
              both expressions must match the whole name. 1 to 100 filters.",
+        ))
+        .build()
+}
+
+fn ago_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(berth_store::purge::AGO_PATTERN))
+        .max_length(Some(berth_store::purge::MAX_AGO_LEN))
+        .description(Some(
+            "Tags last updated longer ago than this go: `30d`, `2d3h6m`, `12h`, `0`.",
         ))
         .build()
 }
