@@ -16,10 +16,19 @@ pub struct ServerUsage {
     pub lifetime_peak_rss_bytes: u64,
     /// User + system CPU time the server spent during the measurement.
     pub cpu_seconds: f64,
+    /// The system (kernel) part of `cpu_seconds`; the user part is the
+    /// difference. Absent in reports written before it existed.
+    #[serde(default)]
+    pub cpu_system_seconds: f64,
 }
 
 /// `(utime + stime)` of a process in seconds, from `/proc/<pid>/stat`.
 pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    cpu_times(pid).map(|(user, system)| user + system)
+}
+
+/// `(utime, stime)` of a process in seconds, from `/proc/<pid>/stat`.
+fn cpu_times(pid: &str) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; fields resume after ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -27,7 +36,8 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     // rest[0] is field 3 (state); utime is field 14, stime field 15.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) as f64 / clock_ticks())
+    let ticks = clock_ticks();
+    Some((utime as f64 / ticks, stime as f64 / ticks))
 }
 
 fn clock_ticks() -> f64 {
@@ -58,7 +68,7 @@ pub fn own_cpu_seconds() -> f64 {
 /// Watches one process for the duration of one measurement.
 struct ProcessMonitor {
     pid: String,
-    cpu_start: f64,
+    cpu_start: (f64, f64),
     hwm_reset: bool,
     peak: Arc<AtomicU64>,
     sampler: tokio::task::JoinHandle<()>,
@@ -67,7 +77,7 @@ struct ProcessMonitor {
 impl ProcessMonitor {
     fn start(pid: u32) -> Option<Self> {
         let pid = pid.to_string();
-        let cpu_start = cpu_seconds(&pid)?;
+        let cpu_start = cpu_times(&pid)?;
         // Writing 5 to clear_refs resets VmHWM (needs ptrace rights; optional).
         let hwm_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
         let peak = Arc::new(AtomicU64::new(status_kb(&pid, "VmRSS").unwrap_or(0)));
@@ -103,11 +113,14 @@ impl ProcessMonitor {
         if self.hwm_reset {
             peak = peak.max(hwm);
         }
-        let cpu_end = cpu_seconds(&self.pid).unwrap_or(self.cpu_start);
+        let (user, system) = cpu_times(&self.pid).unwrap_or(self.cpu_start);
+        let user = (user - self.cpu_start.0).max(0.0);
+        let system = (system - self.cpu_start.1).max(0.0);
         ServerUsage {
             peak_rss_bytes: peak,
             lifetime_peak_rss_bytes: hwm,
-            cpu_seconds: (cpu_end - self.cpu_start).max(0.0),
+            cpu_seconds: user + system,
+            cpu_system_seconds: system,
         }
     }
 }
@@ -137,6 +150,7 @@ impl ServerMonitor {
                 peak_rss_bytes: acc.peak_rss_bytes.max(u.peak_rss_bytes),
                 lifetime_peak_rss_bytes: acc.lifetime_peak_rss_bytes.max(u.lifetime_peak_rss_bytes),
                 cpu_seconds: acc.cpu_seconds + u.cpu_seconds,
+                cpu_system_seconds: acc.cpu_system_seconds + u.cpu_system_seconds,
             },
         )
     }
